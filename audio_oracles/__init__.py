@@ -1,0 +1,1 @@
+"""The `audio-oracles` command: one entry point over the oracles, the pipeline and the sandbox."""

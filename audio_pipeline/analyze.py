@@ -1,0 +1,53 @@
+"""One decoding pass per file: VAD pre-segments and multi-zoom peaks together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from audio_pipeline.decode import AudioInfo, AudioSource, PcmReader, ProgressCallback
+from audio_pipeline.peaks import DEFAULT_ZOOM, DEFAULT_ZOOMS, Peaks, PeaksBuilder
+from audio_pipeline.segments import Span
+from audio_pipeline.vad import VadParams, VoiceActivityDetector
+
+ANALYSIS_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the exchange oracle needs of one source file."""
+
+    info: AudioInfo
+    duration_s: float
+    segments: list[Span]
+    peaks: dict[int, Peaks]
+
+    def to_json(self, zoom: int = DEFAULT_ZOOM) -> dict[str, Any]:
+        return {
+            "file": self.info.source,
+            "duration_s": round(self.duration_s, 6),
+            "sample_rate": self.info.sample_rate,
+            "channels": self.info.channels,
+            "codec": self.info.codec,
+            "segments": [{"start": s.start, "end": s.end} for s in self.segments],
+            "peaks": self.peaks[zoom].to_audiowaveform(),
+        }
+
+
+def analyze(
+    source: AudioSource,
+    *,
+    vad: VadParams | None = None,
+    zooms: Sequence[int] = DEFAULT_ZOOMS,
+    bits: int = 8,
+    progress: ProgressCallback | None = None,
+) -> Analysis:
+    """Decode once at 16 kHz mono and feed the VAD and the peaks builder from the same blocks."""
+    detector = VoiceActivityDetector(vad, ANALYSIS_RATE)
+    builder = PeaksBuilder(ANALYSIS_RATE, zooms, bits)
+    with PcmReader(source, rate=ANALYSIS_RATE, channels=1, progress=progress) as reader:
+        for block in reader:
+            detector.feed(block)
+            builder.feed(block)
+        return Analysis(reader.info, reader.duration_s, detector.finish(), builder.finish())
