@@ -90,44 +90,53 @@ class PeaksBuilder:
                 )
         self.rate = rate
         self.bits = bits
-        self._levels = {z: _Level(samples_per_pixel(rate, z)) for z in dict.fromkeys(zooms)}
+        self._levels = {z: _Level(samples_per_pixel(rate, z), bits) for z in dict.fromkeys(zooms)}
 
     def feed(self, block: np.ndarray) -> None:
         for level in self._levels.values():
             level.feed(block)
 
     def finish(self) -> dict[int, Peaks]:
-        out = {}
-        for zoom, level in self._levels.items():
-            data = level.finish()
-            if self.bits == 8:
-                data = np.right_shift(data, 8).astype(np.int8)
-            out[zoom] = Peaks(self.rate, level.spp, self.bits, data)
-        return out
+        return {
+            zoom: Peaks(self.rate, level.spp, self.bits, level.finish())
+            for zoom, level in self._levels.items()
+        }
 
 
 class _Level:
-    def __init__(self, spp: int) -> None:
+    """One zoom: pairs are stored at their final width (int8 for 8 bit) as they are made."""
+
+    def __init__(self, spp: int, bits: int) -> None:
         self.spp = spp
+        self.dtype = np.int8 if bits == 8 else np.int16
+        self._shift = 8 if bits == 8 else 0
         self._carry = np.zeros(0, dtype=np.int16)
         self._parts: list[np.ndarray] = []
+
+    def _store(self, grid: np.ndarray) -> None:
+        pair = np.empty((len(grid), 2), dtype=np.int16)
+        np.min(grid, axis=1, out=pair[:, 0])
+        np.max(grid, axis=1, out=pair[:, 1])
+        if self._shift:
+            np.right_shift(pair, self._shift, out=pair)
+        self._parts.append(pair.reshape(-1).astype(self.dtype))
 
     def feed(self, block: np.ndarray) -> None:
         data = np.concatenate((self._carry, block)) if len(self._carry) else block
         whole = len(data) - len(data) % self.spp
         if whole:
-            grid = data[:whole].reshape(-1, self.spp)
-            pair = np.empty((len(grid), 2), dtype=np.int16)
-            np.min(grid, axis=1, out=pair[:, 0])
-            np.max(grid, axis=1, out=pair[:, 1])
-            self._parts.append(pair.reshape(-1))
+            self._store(data[:whole].reshape(-1, self.spp))
         self._carry = data[whole:].copy()
 
     def finish(self) -> np.ndarray:
         if len(self._carry):
-            self._parts.append(np.array([self._carry.min(), self._carry.max()], dtype=np.int16))
+            self._store(self._carry.reshape(1, -1))
             self._carry = self._carry[:0]
-        return np.concatenate(self._parts) if self._parts else np.zeros(0, dtype=np.int16)
+        if not self._parts:
+            return np.zeros(0, dtype=self.dtype)
+        data = np.concatenate(self._parts)
+        self._parts = []
+        return data
 
 
 def compute_peaks(

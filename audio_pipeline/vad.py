@@ -115,6 +115,7 @@ class VoiceActivityDetector:
             return []
         flags = np.concatenate(self._flags)
         energy = np.concatenate(self._energy)
+        self._flags, self._energy = [flags], [energy]
         frame_s = self.params.frame_ms / 1000
         speech = flags & self._above_noise(energy, frame_s)
         spans = _runs(speech, frame_s)
@@ -122,13 +123,20 @@ class VoiceActivityDetector:
         return segment_spans(spans, energy, frame_s, duration, self.params)
 
     def _above_noise(self, energy: np.ndarray, frame_s: float) -> np.ndarray:
+        # float32 throughout: ten hours of 30 ms frames stay a few MB per array.
         smooth_n = max(1, round(SMOOTHING_S / frame_s))
-        linear = np.power(10.0, energy.astype(np.float64) / 10)
-        kernel = np.ones(smooth_n) / smooth_n
-        smoothed = 10 * np.log10(np.maximum(np.convolve(linear, kernel, mode="same"), 1e-12))
+        linear = np.power(np.float32(10), energy / np.float32(10))
+        kernel = np.full(smooth_n, 1 / smooth_n, dtype=np.float32)
+        smoothed = np.convolve(linear, kernel, mode="same")
+        del linear
+        np.maximum(smoothed, np.float32(1e-12), out=smoothed)
+        np.log10(smoothed, out=smoothed)
+        smoothed *= np.float32(10)
         floor = sliding_min(smoothed, max(1, round(NOISE_WINDOW_S / frame_s)))
-        floor = np.maximum(floor, SILENCE_DB)
-        return (energy > floor + self.params.noise_margin_db) & (energy > ABSOLUTE_FLOOR_DB)
+        del smoothed
+        np.maximum(floor, np.float32(SILENCE_DB), out=floor)
+        floor += np.float32(self.params.noise_margin_db)
+        return (energy > floor) & (energy > ABSOLUTE_FLOOR_DB)
 
 
 def sliding_min(values: np.ndarray, window: int) -> np.ndarray:
@@ -137,9 +145,9 @@ def sliding_min(values: np.ndarray, window: int) -> np.ndarray:
     if window <= 1 or n == 0:
         return values.copy()
     half = window // 2
-    padded = np.concatenate((np.full(half, np.inf), values, np.full(window, np.inf)))
-    blocks = -(-len(padded) // window)
-    padded = np.concatenate((padded, np.full(blocks * window - len(padded), np.inf)))
+    blocks = -(-(half + n + window) // window)
+    padded = np.full(blocks * window, np.inf, dtype=values.dtype)
+    padded[half : half + n] = values
     grid = padded.reshape(blocks, window)
     prefix = np.minimum.accumulate(grid, axis=1).reshape(-1)
     suffix = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].reshape(-1)

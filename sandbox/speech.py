@@ -126,20 +126,21 @@ def write_audio(
     if codec == "vorbis":
         channels = 2  # FFmpeg's own Vorbis encoder writes stereo only
     layout = "mono" if channels == 1 else "stereo"
-    data = pcm.reshape(1, -1)
-    frame_layout = "mono"
-    if channels == 2:
-        data = np.repeat(pcm, 2).reshape(1, -1)
-        frame_layout = "stereo"
     with av.open(str(path), mode="w", format=fmt) as container:
         stream = container.add_stream(codec, rate=out_rate, layout=layout)
         assert isinstance(stream, av.AudioStream)
         if codec == "vorbis":
             stream.codec_context.options = {"strict": "experimental"}
         resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=out_rate)
-        frame = av.AudioFrame.from_ndarray(data, format="s16", layout=frame_layout)
-        frame.sample_rate = rate
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
+        for i in range(0, max(len(pcm), 1), rate):
+            chunk = pcm[i : i + rate]
+            data = np.repeat(chunk, 2) if channels == 2 else chunk
+            frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout=layout)
+            frame.sample_rate = rate
+            for f in resampler.resample(frame):
+                for packet in stream.encode(f):
+                    container.mux(packet)
+        for f in resampler.resample(None):
             for packet in stream.encode(f):
                 container.mux(packet)
         for packet in stream.encode(None):
