@@ -1,0 +1,92 @@
+"""HTTP pieces both oracles mount: webhook intake and the operator's outbox listing."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from oracle_core.chain import Chain
+from oracle_core.db import transaction
+from oracle_core.events import DEAD, DELIVERED, PENDING, EventTables, outbox_rows, receive
+from oracle_core.webhooks import SIGNATURE_HEADER, WebhookRejected, verify
+
+
+class WebhookAccepted(BaseModel):
+    id: str
+    duplicate: bool
+
+
+class OutboxEntry(BaseModel):
+    id: str
+    escrow_address: str
+    event_type: str
+    target_address: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: Any
+    next_attempt_at: Any
+    delivered_at: Any
+
+
+def webhook_router(
+    *,
+    accepted: Mapping[str, str],
+    chain: Callable[[], Chain],
+    sessions: Callable[[], sessionmaker[Session]],
+    tables: EventTables,
+    on_new: Callable[[str], None],
+    admin_token: Callable[[], str | None],
+) -> APIRouter:
+    """`accepted` maps each event type this oracle takes to the role that must sign it."""
+    router = APIRouter()
+
+    def _accept(raw: bytes, signature: str | None) -> WebhookAccepted:
+        event = verify(raw, signature, accepted, chain())
+        with transaction(sessions()) as session:
+            row_id, created = receive(session, tables, event)
+        if created:
+            on_new(row_id)
+        return WebhookAccepted(id=row_id, duplicate=not created)
+
+    @router.post(
+        "/webhook",
+        response_model=WebhookAccepted,
+        responses={400: {}, 401: {}, 422: {}},
+        summary="Receive a signed event from another oracle or the job launcher",
+    )
+    async def webhook(
+        request: Request,
+        signature: str | None = Header(None, alias=SIGNATURE_HEADER),
+    ) -> WebhookAccepted:
+        raw = await request.body()
+        try:
+            return await run_in_threadpool(_accept, raw, signature)
+        except WebhookRejected as exc:
+            raise HTTPException(exc.status_code, exc.detail) from None
+
+    @router.get(
+        "/outbox",
+        response_model=list[OutboxEntry],
+        summary="Outgoing events, e.g. ?status=dead for the dead letters (operator token)",
+    )
+    def outbox(
+        status: str | None = Query(None, pattern=f"^({PENDING}|{DELIVERED}|{DEAD})$"),
+        authorization: str | None = Header(None),
+    ) -> list[OutboxEntry]:
+        token = admin_token()
+        if not token:
+            raise HTTPException(403, "operator endpoints are off: set ADMIN_TOKEN to enable them")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given, token):
+            raise HTTPException(401, "operator token required (Authorization: Bearer ...)")
+        with sessions()() as session:
+            return [OutboxEntry(**row) for row in outbox_rows(session, tables, status)]
+
+    return router

@@ -1,0 +1,46 @@
+"""Typed settings, read from the environment and `.env`: the one place configuration lives."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OracleSettings(BaseSettings):
+    """What every oracle needs; each oracle's settings add their own fields."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field("sqlite:///./oracle.db", description="SQLAlchemy URL")
+    celery_broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker")
+    rpc_url: str = Field("http://127.0.0.1:8545", description="EVM JSON-RPC endpoint")
+    private_key: SecretStr | None = Field(None, description="this oracle's signing key")
+    public_url: str = Field("http://127.0.0.1:8000", description="where peers reach this oracle")
+    webhook_url_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="address -> webhook URL, used instead of the KVStore `webhook_url`",
+    )
+    outbox_max_attempts: int = Field(8, ge=1, le=100)
+    outbox_backoff_s: float = Field(2.0, gt=0, description="first retry delay; doubles each time")
+    outbox_backoff_max_s: float = Field(900.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    storage_endpoint_url: str | None = Field(None, description="S3 API endpoint; None for AWS")
+    storage_access_key: SecretStr | None = None
+    storage_secret_key: SecretStr | None = None
+    storage_region: str = "us-east-1"
+    storage_bucket: str = "audio-oracles"
+    allow_private_urls: bool = Field(
+        False, description="let manifest URLs point at loopback/private hosts (sandbox only)"
+    )
+    url_allow_hosts: list[str] = Field(
+        default_factory=list, description="if set, the only hosts manifest URLs may name"
+    )
+
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token for the operator endpoints (outbox listing); unset = off"
+    )
+
+    def signing_key(self) -> str:
+        if self.private_key is None:
+            raise RuntimeError("PRIVATE_KEY is not set: this oracle cannot sign")
+        return self.private_key.get_secret_value()
