@@ -1,0 +1,271 @@
+"""Object storage over the S3 API (AWS S3, MinIO, moto), and the URL policy that keeps
+manifest-supplied URLs from reaching into our own network (SSRF)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import boto3
+import httpx
+from botocore.client import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# Names that reach a cloud's instance metadata service whatever the resolver says.
+METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data", "metadata.azure.com"}
+MAX_DOWNLOAD = 2 * 1024**3
+
+
+class StorageError(RuntimeError):
+    """A storage operation that failed; the message names the object and the cause."""
+
+
+class UnsafeUrlError(ValueError):
+    """A URL the policy refuses to fetch."""
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """Which hosts data URLs may name. By default only public addresses."""
+
+    allow_private: bool = False
+    allow_hosts: tuple[str, ...] = ()
+
+    def check(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise UnsafeUrlError(f"{url}: only http and https URLs are allowed")
+        host = (parts.hostname or "").lower().rstrip(".")
+        if not host:
+            raise UnsafeUrlError(f"{url}: no host")
+        if parts.username or parts.password:
+            raise UnsafeUrlError(f"{url}: credentials in URLs are not allowed")
+        if self.allow_hosts and host not in self.allow_hosts:
+            raise UnsafeUrlError(f"{url}: host '{host}' is not in the allow-list")
+        if self.allow_private:
+            return
+        if host in METADATA_HOSTS or host.endswith(".internal"):
+            raise UnsafeUrlError(f"{url}: '{host}' is a metadata or internal host")
+        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
+            if not address.is_global or address.is_multicast:
+                raise UnsafeUrlError(
+                    f"{url}: '{host}' resolves to {address}, a loopback, private, link-local "
+                    "or reserved address"
+                )
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+        return [literal]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise UnsafeUrlError(f"host '{host}' does not resolve: {exc}") from None
+    found = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        found.append(address)
+    return found
+
+
+@dataclass(frozen=True)
+class BucketUrl:
+    """A manifest's bucket object: `{provider, host_url, bucket_name, path}`."""
+
+    provider: str
+    host_url: str
+    bucket_name: str
+    path: str = ""
+
+    @classmethod
+    def parse(cls, value: str | Mapping[str, Any]) -> BucketUrl:
+        """A bucket object, or a path-style URL `scheme://host[:port]/bucket/prefix`."""
+        if isinstance(value, Mapping):
+            missing = [k for k in ("provider", "host_url", "bucket_name") if not value.get(k)]
+            if missing:
+                raise ValueError(f"bucket object lacks {', '.join(missing)}")
+            provider = str(value["provider"]).upper()
+            if provider not in ("AWS", "GCS"):
+                raise ValueError(f"provider must be AWS or GCS, not '{value['provider']}'")
+            return cls(
+                provider,
+                str(value["host_url"]).rstrip("/"),
+                str(value["bucket_name"]),
+                str(value.get("path") or "").strip("/"),
+            )
+        parts = urlsplit(value)
+        segments = parts.path.strip("/").split("/", 1)
+        if parts.scheme not in ("http", "https") or not parts.netloc or not segments[0]:
+            raise ValueError(f"'{value}' is not a bucket URL (scheme://host/bucket/path)")
+        return cls(
+            "AWS",
+            f"{parts.scheme}://{parts.netloc}",
+            segments[0],
+            segments[1].strip("/") if len(segments) > 1 else "",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"{self.host_url}/{self.bucket_name}" + (f"/{self.path}" if self.path else "")
+
+    def key(self, name: str) -> str:
+        return f"{self.path}/{name}" if self.path else name
+
+
+class ObjectStorage:
+    """One S3 endpoint. Path-style addressing, so MinIO and moto work unchanged."""
+
+    def __init__(
+        self,
+        endpoint_url: str | None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str = "us-east-1",
+        policy: UrlPolicy | None = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.policy = policy or UrlPolicy()
+        signed = access_key is not None
+        config = Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            **({} if signed else {"signature_version": _unsigned()}),
+        )
+        self._s3 = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            config=config,
+        )
+
+    @classmethod
+    def for_bucket(cls, bucket: BucketUrl, policy: UrlPolicy) -> ObjectStorage:
+        """Anonymous access to a requester's (public) bucket, after the URL policy allows it."""
+        policy.check(bucket.host_url)
+        return cls(bucket.host_url, policy=policy)
+
+    def public_url(self, bucket: str, key: str) -> str:
+        base = self.endpoint_url or "https://s3.amazonaws.com"
+        return f"{base}/{bucket}/{quote(key)}"
+
+    def ensure_bucket(self, bucket: str, public_read: bool = False) -> None:
+        try:
+            self._s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            self._call(lambda: self._s3.create_bucket(Bucket=bucket), f"create bucket {bucket}")
+        if public_read:
+            import json
+
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": ["s3:GetObject", "s3:ListBucket"],
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    }
+                ],
+            }
+            self._call(
+                lambda: self._s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy)),
+                f"make {bucket} public",
+            )
+
+    def put(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> str:
+        self._call(
+            lambda: self._s3.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type
+            ),
+            f"upload s3://{bucket}/{key}",
+        )
+        return self.public_url(bucket, key)
+
+    def get(self, bucket: str, key: str, max_bytes: int = MAX_DOWNLOAD) -> bytes:
+        def read() -> bytes:
+            obj = self._s3.get_object(Bucket=bucket, Key=key)
+            if obj["ContentLength"] > max_bytes:
+                raise StorageError(
+                    f"s3://{bucket}/{key} is {obj['ContentLength']} bytes, over {max_bytes}"
+                )
+            data: bytes = obj["Body"].read()
+            return data
+
+        return self._call(read, f"download s3://{bucket}/{key}")
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under `prefix`."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], int(item["Size"])
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot list s3://{bucket}/{prefix}: {_reason(exc)}") from None
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        keys = [k for k, _ in self.list(bucket, prefix)]
+        for i in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[i : i + 1000]]
+            self._call(
+                lambda c=chunk: self._s3.delete_objects(Bucket=bucket, Delete={"Objects": c}),
+                f"delete s3://{bucket}/{prefix}",
+            )
+        return len(keys)
+
+    def _call(self, fn: Any, what: str) -> Any:
+        try:
+            return fn()
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot {what}: {_reason(exc)}") from None
+
+
+def _unsigned() -> Any:
+    from botocore import UNSIGNED
+
+    return UNSIGNED
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'error')}: {err.get('Message', '')}".strip(": ")
+    return str(exc)
+
+
+def fetch_url(
+    url: str, policy: UrlPolicy, max_bytes: int = 64 * 1024**2, timeout_s: float = 30
+) -> bytes:
+    """GET a plain URL after the policy allows it; redirects are re-checked, sizes capped."""
+    for _ in range(5):
+        policy.check(url)
+        with (
+            httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
+            client.stream("GET", url) as reply,
+        ):
+            if reply.is_redirect:
+                url = str(reply.next_request.url) if reply.next_request else ""
+                continue
+            if not reply.is_success:
+                raise StorageError(f"GET {url} answered {reply.status_code}")
+            chunks, size = [], 0
+            for chunk in reply.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise StorageError(f"{url} is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    raise StorageError(f"{url}: too many redirects")

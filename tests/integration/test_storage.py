@@ -1,0 +1,126 @@
+"""Storage through the S3 API (moto's server on loopback) and the SSRF policy for URLs."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse, Response
+
+from oracle_core.storage import (
+    BucketUrl,
+    ObjectStorage,
+    StorageError,
+    UnsafeUrlError,
+    UrlPolicy,
+    fetch_url,
+)
+from tests.integration.conftest import serve
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def storage(s3_url: str) -> ObjectStorage:
+    return ObjectStorage(s3_url, "sandbox", "sandbox-secret", policy=UrlPolicy(allow_private=True))
+
+
+def test_objects_round_trip_and_list_and_delete(storage: ObjectStorage) -> None:
+    storage.ensure_bucket("results")
+    storage.ensure_bucket("results")  # idempotent
+    url = storage.put("results", "0xabc@1338/a.json", b'{"a": 1}', "application/json")
+    assert url.endswith("/results/0xabc%401338/a.json")
+    storage.put("results", "0xabc@1338/b.bin", b"\x00" * 10)
+    storage.put("results", "other/c.bin", b"c")
+    assert storage.get("results", "0xabc@1338/a.json") == b'{"a": 1}'
+    assert sorted(storage.list("results", "0xabc@1338/")) == [
+        ("0xabc@1338/a.json", 8),
+        ("0xabc@1338/b.bin", 10),
+    ]
+    assert storage.delete_prefix("results", "0xabc@1338/") == 2
+    assert list(storage.list("results", "0xabc@1338/")) == []
+    assert [k for k, _ in storage.list("results")] == ["other/c.bin"]
+
+
+def test_missing_objects_and_buckets_are_named_in_errors(storage: ObjectStorage) -> None:
+    storage.ensure_bucket("data")
+    with pytest.raises(StorageError, match=r"download s3://data/nope.wav: NoSuchKey"):
+        storage.get("data", "nope.wav")
+    with pytest.raises(StorageError, match="cannot list s3://no-such-bucket"):
+        list(storage.list("no-such-bucket"))
+
+
+def test_oversized_objects_are_refused(storage: ObjectStorage) -> None:
+    storage.ensure_bucket("data")
+    storage.put("data", "big.bin", b"x" * 1000)
+    with pytest.raises(StorageError, match="over 100"):
+        storage.get("data", "big.bin", max_bytes=100)
+
+
+def test_a_public_requester_bucket_reads_anonymously(storage: ObjectStorage, s3_url: str) -> None:
+    storage.ensure_bucket("requester", public_read=True)
+    storage.put("requester", "job/audio/one.wav", b"RIFF")
+    bucket = BucketUrl.parse(
+        {"provider": "aws", "host_url": s3_url, "bucket_name": "requester", "path": "job/audio"}
+    )
+    anonymous = ObjectStorage.for_bucket(bucket, UrlPolicy(allow_private=True))
+    assert [k for k, _ in anonymous.list(bucket.bucket_name, bucket.path)] == ["job/audio/one.wav"]
+    assert anonymous.get("requester", bucket.key("one.wav")) == b"RIFF"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/bucket",
+        "http://localhost/x",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://2130706433/x",  # 127.0.0.1 written as one number
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://10.1.2.3/x",
+        "http://192.168.0.1/x",
+        "http://172.16.5.4/x",
+        "http://0.0.0.0/x",
+        "file:///etc/passwd",
+        "gopher://example.com/x",
+        "http://user:pw@93.184.216.34/x",
+    ],
+)
+def test_the_default_policy_blocks_internal_and_odd_urls(url: str) -> None:
+    with pytest.raises(UnsafeUrlError):
+        UrlPolicy().check(url)
+
+
+def test_public_addresses_pass_and_allow_lists_restrict() -> None:
+    UrlPolicy().check("https://93.184.216.34/bucket/data")
+    with pytest.raises(UnsafeUrlError, match="not in the allow-list"):
+        UrlPolicy(allow_hosts=("s3.amazonaws.com",)).check("https://93.184.216.34/x")
+    UrlPolicy(allow_private=True).check("http://127.0.0.1:9000/bucket")
+
+
+def test_bucket_objects_and_urls_parse() -> None:
+    assert BucketUrl.parse("http://127.0.0.1:9000/data/job/7/") == BucketUrl(
+        "AWS", "http://127.0.0.1:9000", "data", "job/7"
+    )
+    with pytest.raises(ValueError, match="lacks bucket_name"):
+        BucketUrl.parse({"provider": "AWS", "host_url": "http://h"})
+    with pytest.raises(ValueError, match="AWS or GCS"):
+        BucketUrl.parse({"provider": "FTP", "host_url": "http://h", "bucket_name": "b"})
+
+
+def test_redirects_are_checked_again() -> None:
+    app = FastAPI()
+
+    @app.get("/ok")
+    def ok() -> Response:
+        return Response(b"manifest")
+
+    @app.get("/hop")
+    def hop() -> RedirectResponse:
+        return RedirectResponse("http://localhost:1/secret")
+
+    with serve(app) as base:
+        policy = UrlPolicy(allow_private=True, allow_hosts=("127.0.0.1",))
+        assert fetch_url(f"{base}/ok", policy) == b"manifest"
+        with pytest.raises(UnsafeUrlError, match="'localhost' is not in the allow-list"):
+            fetch_url(f"{base}/hop", policy)
