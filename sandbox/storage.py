@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -58,7 +59,7 @@ def down(port: int = 9000) -> bool:
     pid = int(pid_file.read_text())
     pid_file.unlink()
     try:
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
     if b"moto.server" not in cmdline:
