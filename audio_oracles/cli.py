@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from audio_oracles import analyze_cmd, chain_cmd, demo_cmd
+from audio_oracles import analyze_cmd, chain_cmd, demo_cmd, escrow_cmd
 
 EXIT_USAGE = 2
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     analyze_cmd.register(sub)
     chain_cmd.register(sub)
+    escrow_cmd.register(sub)
     demo_cmd.register(sub)
     return parser
 

@@ -5,62 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import MetaData, func, select
 
-from oracle_core.api import webhook_router
-from oracle_core.chain import Chain
-from oracle_core.db import make_engine, make_sessionmaker
-from oracle_core.events import EventTables
 from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, sign
 from sandbox import accounts
-from tests.integration.conftest import serve
 from tests.integration.escrows import key, launch_escrow
+from tests.integration.receivers import Inbox, inbox_app
 
 pytestmark = pytest.mark.integration
 ACCEPTED = {"escrow_created": "launcher", "job_finished": "exchange_oracle"}
 
 
-@dataclass
-class Receiver:
-    url: str
-    tables: EventTables
-    sessions: object
-    processed: list[str] = field(default_factory=list)
-
-    def inbox_count(self) -> int:
-        with self.sessions() as s:  # type: ignore[operator]
-            return int(s.execute(select(func.count()).select_from(self.tables.inbox)).scalar_one())
-
-
 @pytest.fixture
-def receiver(chain_url: str, pg_url: str) -> Iterator[Receiver]:
-    metadata = MetaData()
-    tables = EventTables(metadata)
-    engine = make_engine(pg_url)
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
-    sessions = make_sessionmaker(engine)
-    processed: list[str] = []
-    app = FastAPI()
-    app.include_router(
-        webhook_router(
-            accepted=ACCEPTED,
-            chain=lambda: Chain(chain_url),
-            sessions=lambda: sessions,
-            tables=tables,
-            on_new=processed.append,
-            admin_token=lambda: None,
-        )
-    )
-    with serve(app) as url:
-        yield Receiver(url, tables, sessions, processed)
-    metadata.drop_all(engine)
-    engine.dispose()
+def receiver(chain_url: str, pg_url: str) -> Iterator[Inbox]:
+    with inbox_app(chain_url, pg_url, ACCEPTED) as inbox:
+        yield inbox
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +39,7 @@ def envelope(escrow: str, event_type: str = "escrow_created", **data: object) ->
     ).to_bytes()
 
 
-def post(receiver: Receiver, body: bytes, signature: str | None) -> httpx.Response:
+def post(receiver: Inbox, body: bytes, signature: str | None) -> httpx.Response:
     headers = {"content-type": "application/json"}
     if signature is not None:
         headers[SIGNATURE_HEADER] = signature
@@ -86,7 +47,7 @@ def post(receiver: Receiver, body: bytes, signature: str | None) -> httpx.Respon
 
 
 def test_a_good_signature_is_accepted_once_and_a_replay_is_deduplicated(
-    receiver: Receiver, escrow: str
+    receiver: Inbox, escrow: str
 ) -> None:
     body = envelope(escrow, note=True, nothing=None)  # JSON true/null: no literal_eval here
     signature = sign(body, key(accounts.JOB_LAUNCHER))
@@ -97,33 +58,32 @@ def test_a_good_signature_is_accepted_once_and_a_replay_is_deduplicated(
     assert again.status_code == 200
     assert again.json() == {"id": first.json()["id"], "duplicate": True}
     assert receiver.processed == [first.json()["id"]]
-    assert receiver.inbox_count() == 1
-    with receiver.sessions() as s:  # type: ignore[operator]
-        row = s.execute(select(receiver.tables.inbox)).one()
+    assert receiver.count() == 1
+    (row,) = receiver.rows()
     assert row.sender == accounts.account(accounts.JOB_LAUNCHER).address
     assert row.event_data == {"note": True, "nothing": None}
 
 
-def test_the_exchange_oracle_may_send_job_finished(receiver: Receiver, escrow: str) -> None:
+def test_the_exchange_oracle_may_send_job_finished(receiver: Inbox, escrow: str) -> None:
     body = envelope(escrow, "job_finished")
     assert post(receiver, body, sign(body, key(accounts.EXCHANGE_ORACLE))).status_code == 200
 
 
-def _rejected(receiver: Receiver, reply: httpx.Response, status: int, text: str) -> None:
+def _rejected(receiver: Inbox, reply: httpx.Response, status: int, text: str) -> None:
     assert reply.status_code == status, reply.text
     assert text in reply.json()["detail"]
-    assert receiver.inbox_count() == 0
+    assert receiver.count() == 0
     assert receiver.processed == []
 
 
-def test_a_tampered_body_is_refused(receiver: Receiver, escrow: str) -> None:
+def test_a_tampered_body_is_refused(receiver: Inbox, escrow: str) -> None:
     body = envelope(escrow, amount=1)
     signature = sign(body, key(accounts.JOB_LAUNCHER))
     tampered = body.replace(b'"amount":1', b'"amount":9')
     _rejected(receiver, post(receiver, tampered, signature), 401, "must come from the launcher")
 
 
-def test_a_stranger_signature_is_refused(receiver: Receiver, escrow: str) -> None:
+def test_a_stranger_signature_is_refused(receiver: Inbox, escrow: str) -> None:
     body = envelope(escrow)
     _rejected(
         receiver,
@@ -133,7 +93,7 @@ def test_a_stranger_signature_is_refused(receiver: Receiver, escrow: str) -> Non
     )
 
 
-def test_the_right_signer_in_the_wrong_role_is_refused(receiver: Receiver, escrow: str) -> None:
+def test_the_right_signer_in_the_wrong_role_is_refused(receiver: Inbox, escrow: str) -> None:
     body = envelope(escrow, "escrow_created")
     _rejected(
         receiver,
@@ -143,7 +103,7 @@ def test_the_right_signer_in_the_wrong_role_is_refused(receiver: Receiver, escro
     )
 
 
-def test_missing_or_garbage_signatures_are_refused(receiver: Receiver, escrow: str) -> None:
+def test_missing_or_garbage_signatures_are_refused(receiver: Inbox, escrow: str) -> None:
     body = envelope(escrow)
     _rejected(receiver, post(receiver, body, None), 401, "missing human-signature")
     _rejected(receiver, post(receiver, body, "0xnothex"), 401, "not a valid EIP-191")
@@ -161,11 +121,11 @@ def test_missing_or_garbage_signatures_are_refused(receiver: Receiver, escrow: s
         ),
     ],
 )
-def test_malformed_bodies_get_422(receiver: Receiver, body: bytes, text: str) -> None:
+def test_malformed_bodies_get_422(receiver: Inbox, body: bytes, text: str) -> None:
     _rejected(receiver, post(receiver, body, sign(body, key(accounts.JOB_LAUNCHER))), 422, text)
 
 
-def test_unknown_escrow_chain_or_event_type_get_400(receiver: Receiver, escrow: str) -> None:
+def test_unknown_escrow_chain_or_event_type_get_400(receiver: Inbox, escrow: str) -> None:
     launcher = key(accounts.JOB_LAUNCHER)
     stranger = envelope(accounts.account(15).address)
     _rejected(receiver, post(receiver, stranger, sign(stranger, launcher)), 400, "is not an escrow")
