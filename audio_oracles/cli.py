@@ -6,7 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from audio_oracles import analyze_cmd, chain_cmd, demo_cmd, escrow_cmd
+from audio_oracles import (
+    analyze_cmd,
+    chain_cmd,
+    demo_cmd,
+    escrow_cmd,
+    oracle_cmd,
+    storage_cmd,
+)
 
 EXIT_USAGE = 2
 
@@ -22,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_cmd.register(sub)
     chain_cmd.register(sub)
     escrow_cmd.register(sub)
+    oracle_cmd.register(sub)
+    storage_cmd.register(sub)
     demo_cmd.register(sub)
     return parser
 

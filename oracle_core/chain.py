@@ -52,6 +52,21 @@ def local_lock(address: str) -> SenderLock:
         return _local_locks.setdefault(address, threading.Lock())
 
 
+def redis_lock_factory(redis_url: str, timeout_s: float = 300) -> Callable[[str], SenderLock]:
+    """Per-account locks in Redis, so every process sending from one key takes turns."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+
+    def factory(address: str) -> SenderLock:
+        lock: SenderLock = client.lock(
+            f"audio-oracles:nonce:{address.lower()}", timeout=timeout_s, blocking_timeout=timeout_s
+        )
+        return lock
+
+    return factory
+
+
 def _abi(name: str) -> list[dict[str, Any]]:
     import json
     from pathlib import Path

@@ -134,3 +134,41 @@ def test_a_retried_send_lands_exactly_one_transaction(fresh_chain: str) -> None:
     assert calls["n"] == 2
     assert chain.w3.eth.get_transaction_count(chain.address) == start + 1
     assert Web3.is_address(chain.address)
+
+
+SENDER_SCRIPT = """
+import sys
+from oracle_core.chain import Chain, redis_lock_factory
+url, key, redis_url, tag = sys.argv[1:5]
+chain = Chain(url, key, lock_factory=redis_lock_factory(redis_url))
+for i in range(6):
+    chain.kv_set({f"{tag}{i}": "x"})
+"""
+
+
+def test_processes_sharing_a_key_take_turns_through_redis(fresh_chain: str, redis_url: str) -> None:
+    import subprocess
+    import sys
+
+    chain = Chain(fresh_chain, key(accounts.RECORDING_ORACLE))
+    start = chain.w3.eth.get_transaction_count(chain.address)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SENDER_SCRIPT,
+                fresh_chain,
+                key(accounts.RECORDING_ORACLE),
+                redis_url,
+                tag,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b", "c")
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert chain.w3.eth.get_transaction_count(chain.address) == start + 18
+    assert all(chain.kv_get(chain.address, f"{t}{i}") == "x" for t in "abc" for i in range(6))

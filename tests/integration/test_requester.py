@@ -108,3 +108,46 @@ def test_a_bad_manifest_is_refused_before_anything_reaches_the_chain(
 def test_status_of_a_non_escrow_is_a_clear_error(chain_url: str) -> None:
     proc = cli({"RPC_URL": chain_url}, "escrow", "status", accounts.account(5).address)
     assert proc.returncode == 2 and "is not an escrow" in proc.stderr
+
+
+def test_an_oracle_registers_itself_and_anyone_can_read_it(
+    fresh_chain: str, tmp_path: Path
+) -> None:
+    env = {"RPC_URL": fresh_chain, "PRIVATE_KEY": key(accounts.RECORDING_ORACLE)}
+    pgp = tmp_path / "key.asc"
+    pgp.write_text(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    )
+    proc = cli(
+        env,
+        "oracle",
+        "register",
+        "--url",
+        "http://rec.test:8001",
+        "--role",
+        "recording_oracle",
+        "--fee",
+        "2",
+        "--public-key",
+        pgp,
+    )
+    assert proc.returncode == 0, proc.stderr
+    chain = Chain(fresh_chain)
+    address = accounts.account(accounts.RECORDING_ORACLE).address
+    assert chain.kv_get(address, "webhook_url") == "http://rec.test:8001/webhook"
+    assert chain.kv_get(address, "fee") == "2"
+    assert chain.kv_get(address, "public_key").startswith("-----BEGIN PGP")
+    shown = cli({"RPC_URL": fresh_chain}, "oracle", "show", address)
+    assert "recording_oracle" in shown.stdout
+    bad = cli(
+        env,
+        "oracle",
+        "register",
+        "--url",
+        "http://rec.test",
+        "--role",
+        "recording_oracle",
+        "--fee",
+        "40",
+    )
+    assert bad.returncode == 2 and "fee must be a whole percent" in bad.stderr
