@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from audio_oracles import (
     analyze_cmd,
     chain_cmd,
+    db_cmd,
     demo_cmd,
     escrow_cmd,
     oracle_cmd,
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     analyze_cmd.register(sub)
     chain_cmd.register(sub)
+    db_cmd.register(sub)
     escrow_cmd.register(sub)
     oracle_cmd.register(sub)
     storage_cmd.register(sub)
