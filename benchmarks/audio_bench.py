@@ -9,7 +9,7 @@ peak RSS of `analyze` on ten hours (goal < 200 MB).
 from __future__ import annotations
 
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -51,17 +51,22 @@ def _ffmpeg_null(path: Any) -> None:
 
 
 def _child_peak_rss_mb(path: Any) -> float:
+    """Peak RSS of one child running analyze (os.wait4 reports that child alone)."""
     code = (
         "import sys; from audio_pipeline import analyze; "
         "r = analyze(sys.argv[1]); print(len(r.segments), r.duration_s)"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"   ten-hour analyze: {proc.stdout.strip().split()[0]} segments")
-    return max(after, before) / 1024
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"analyze failed on {path} ({proc.returncode})")
+    print(f"   ten-hour analyze: {out.split()[0]} segments")
+    return usage.ru_maxrss / 1024
 
 
 def main() -> None:
