@@ -190,6 +190,8 @@ def notify(
             error = f"{url} answered {reply.status_code}: {reply.text[:200]}"
             if reply.status_code < 500:
                 return error
+        except LookupError as exc:
+            return str(exc)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         time.sleep(0.5 * 2**attempt)

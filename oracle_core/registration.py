@@ -3,6 +3,7 @@ fee, and the PGP public key requesters encrypt manifests with."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oracle_core.chain import Chain
@@ -62,3 +63,14 @@ def registered(chain: Chain, address: str) -> Registration | None:
         fee=int(fee),
         public_key=chain.kv_get(address, "public_key"),
     )
+
+
+def webhook_url(chain: Chain, address: str, overrides: Mapping[str, str] | None = None) -> str:
+    """Where to send events for `address`: a settings override first, else its KVStore entry."""
+    for key, url in (overrides or {}).items():
+        if key.lower() == address.lower():
+            return url
+    url = chain.kv_get(address, "webhook_url")
+    if not url:
+        raise LookupError(f"{address} publishes no webhook_url in KVStore")
+    return url

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
 from oracle_core.events import Backoff, EventTables, deliver, due
+from oracle_core.registration import webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,7 @@ class OutboxContext:
     chain: Chain
 
     def resolve_url(self, address: str) -> str:
-        """The receiver's webhook URL: settings override first, else its KVStore entry."""
-        for key, url in self.settings.webhook_url_overrides.items():
-            if key.lower() == address.lower():
-                return url
-        url = self.chain.kv_get(address, "webhook_url")
-        if not url:
-            raise LookupError(f"{address} publishes no webhook_url in KVStore")
-        return url
+        return webhook_url(self.chain, address, self.settings.webhook_url_overrides)
 
     @property
     def backoff(self) -> Backoff:
@@ -57,8 +51,11 @@ class OutboxContext:
         return Backoff(s.outbox_backoff_s, s.outbox_backoff_max_s, s.outbox_max_attempts)
 
 
+SWEEP_EVERY_S = 30.0
+
+
 def register_outbox_tasks(app: Celery, context: Callable[[], OutboxContext]) -> tuple[Any, Any]:
-    """Adds `deliver_outbox(id)` and `sweep_outbox()` to `app`; returns both tasks."""
+    """Adds `deliver_outbox(id)` and `sweep_outbox()` (on Celery beat) to `app`."""
 
     @app.task(name=f"{app.main}.deliver_outbox", bind=True)
     def deliver_outbox(self: Any, row_id: str) -> str:
@@ -86,4 +83,8 @@ def register_outbox_tasks(app: Celery, context: Callable[[], OutboxContext]) -> 
             deliver_outbox.delay(row_id)
         return len(ids)
 
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "sweep-outbox": {"task": sweep_outbox.name, "schedule": SWEEP_EVERY_S},
+    }
     return deliver_outbox, sweep_outbox

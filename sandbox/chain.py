@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -79,6 +80,11 @@ def chain_id_at(url: str) -> int | None:
         return None
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _pid_file(port: int) -> Path:
     return STATE_DIR / f"chain-{port}.pid"
 
@@ -91,6 +97,8 @@ def start_node(port: int = 8545, timeout_s: float = 60) -> subprocess.Popen[byte
         return None
     if found is not None:
         raise ChainStartError(f"port {port} already serves chain id {found}, not {CHAIN_ID}")
+    if _port_in_use(port):
+        raise ChainStartError(f"port {port} is in use by something that is not an Ethereum node")
     exe = REPO / "node_modules" / ".bin" / "hardhat"
     if not exe.exists():
         raise ChainStartError("hardhat is not installed: run `make install` (npm ci)")

@@ -41,6 +41,7 @@ class FlakyReceiver:
     times: list[float] = field(default_factory=list)
     signers: list[str] = field(default_factory=list)
     successes: int = 0
+    dispatch: bool = True  # False: every hand-off to Celery is lost
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -65,6 +66,7 @@ class Sender:
     tables: EventTables
     settings: OracleSettings
     base_url: str
+    sweep: Any
 
     def send(self, event_type: str = "job_finished") -> str:
         with transaction(self.sessions) as session:
@@ -83,6 +85,10 @@ class Sender:
             return s.execute(
                 select(self.tables.outbox).where(self.tables.outbox.c.id == row_id)
             ).one()
+
+
+def _lost(row_id: str) -> None:
+    raise ConnectionError(f"broker unreachable; {row_id} not queued")
 
 
 def run_sender(
@@ -108,8 +114,11 @@ def run_sender(
         )
         context = OutboxContext(settings, sessions, tables, Chain(chain_url))
         app = make_celery(f"outbox_test_{uuid.uuid4().hex[:8]}", redis_url)
-        deliver_task, _ = register_outbox_tasks(app, lambda: context)
-        dispatch_after_commit(sessions, deliver_task.delay)
+        deliver_task, sweep_task = register_outbox_tasks(app, lambda: context)
+        dispatch_after_commit(
+            sessions,
+            lambda row_id: deliver_task.delay(row_id) if receiver.dispatch else _lost(row_id),
+        )
         api = FastAPI()
         api.include_router(
             webhook_router(
@@ -125,7 +134,7 @@ def run_sender(
             start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"),
             serve(api) as base_url,
         ):
-            yield Sender(sessions, tables, settings, base_url)
+            yield Sender(sessions, tables, settings, base_url, sweep_task)
     metadata.drop_all(engine)
     engine.dispose()
 
@@ -208,3 +217,16 @@ def test_an_event_of_a_rolled_back_change_is_never_sent(
     assert receiver.bodies == []
     with sender.sessions() as s:
         assert s.execute(select(sender.tables.outbox)).all() == []
+
+
+def test_an_event_whose_dispatch_was_lost_is_delivered_by_the_sweep(
+    flaky: tuple[FlakyReceiver, Sender],
+) -> None:
+    receiver, sender = flaky
+    receiver.dispatch, receiver.failures = False, 0
+    row_id = sender.send()  # committed, but the hand-off to Celery fails
+    time.sleep(0.5)
+    assert receiver.bodies == [] and sender.row(row_id).status == "pending"
+    sender.sweep.delay()
+    wait_for(lambda: sender.row(row_id).status == "delivered", what="sweep delivery")
+    assert receiver.successes == 1
