@@ -35,13 +35,32 @@ class Inbox:
 
 
 @contextmanager
-def inbox_app(chain_url: str, pg_url: str, accepted: Mapping[str, str]) -> Iterator[Inbox]:
+def event_db(db_url: str) -> Iterator[tuple[EventTables, sessionmaker[Session]]]:
+    """Fresh inbox and outbox tables for one test, dropped afterwards."""
     metadata = MetaData()
     tables = EventTables(metadata)
-    engine = make_engine(pg_url)
+    engine = make_engine(db_url)
     metadata.drop_all(engine)
     metadata.create_all(engine)
-    sessions = make_sessionmaker(engine)
+    try:
+        yield tables, make_sessionmaker(engine)
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
+
+
+@contextmanager
+def inbox_app(chain_url: str, pg_url: str, accepted: Mapping[str, str]) -> Iterator[Inbox]:
+    with event_db(pg_url) as (tables, sessions):
+        yield from _serve_inbox(chain_url, tables, sessions, accepted)
+
+
+def _serve_inbox(
+    chain_url: str,
+    tables: EventTables,
+    sessions: sessionmaker[Session],
+    accepted: Mapping[str, str],
+) -> Iterator[Inbox]:
     processed: list[str] = []
     app = FastAPI()
     app.include_router(
@@ -54,9 +73,5 @@ def inbox_app(chain_url: str, pg_url: str, accepted: Mapping[str, str]) -> Itera
             admin_token=lambda: None,
         )
     )
-    try:
-        with serve(app) as url:
-            yield Inbox(url, tables, sessions, processed)
-    finally:
-        metadata.drop_all(engine)
-        engine.dispose()
+    with serve(app) as url:
+        yield Inbox(url, tables, sessions, processed)

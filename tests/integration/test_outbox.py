@@ -13,18 +13,19 @@ import httpx
 import pytest
 from celery.contrib.testing.worker import start_worker
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import MetaData, select
+from sqlalchemy import select
 
 from oracle_core.api import webhook_router
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
-from oracle_core.db import make_engine, make_sessionmaker, transaction
+from oracle_core.db import transaction
 from oracle_core.events import EventTables, dispatch_after_commit, enqueue
 from oracle_core.tasks import OutboxContext, make_celery, register_outbox_tasks
 from oracle_core.webhooks import SIGNATURE_HEADER, recover
 from sandbox import accounts
 from tests.integration.conftest import serve, wait_for
 from tests.integration.escrows import key
+from tests.integration.receivers import event_db
 
 pytestmark = pytest.mark.integration
 ESCROW = accounts.account(17).address
@@ -94,13 +95,7 @@ def _lost(row_id: str) -> None:
 def run_sender(
     receiver: FlakyReceiver, pg_url: str, redis_url: str, chain_url: str, max_attempts: int
 ) -> Iterator[Sender]:
-    metadata = MetaData()
-    tables = EventTables(metadata)
-    engine = make_engine(pg_url)
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
-    sessions = make_sessionmaker(engine)
-    with serve(receiver.app()) as receiver_url:
+    with event_db(pg_url) as (tables, sessions), serve(receiver.app()) as receiver_url:
         settings = OracleSettings(
             database_url=pg_url,
             celery_broker_url=redis_url,
@@ -135,8 +130,6 @@ def run_sender(
             serve(api) as base_url,
         ):
             yield Sender(sessions, tables, settings, base_url, sweep_task)
-    metadata.drop_all(engine)
-    engine.dispose()
 
 
 @pytest.fixture
