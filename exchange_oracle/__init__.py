@@ -1,0 +1,1 @@
+"""The exchange oracle: escrows into CVAT audio tasks, listed to workers through HUMAN App."""
