@@ -27,6 +27,72 @@ JOB_STATES = ("new", "in progress", "completed", "rejected")
 JOB_STAGES = ("annotation", "validation", "acceptance")
 
 
+# Fields CVAT's schema lets be null; any other field is left out rather than sent as null.
+NULLABLE = {
+    "project": {
+        "guide_id",
+        "status",
+        "dimension",
+        "organization",
+        "organization_id",
+        "assignee_updated_date",
+    },
+    "task": {
+        "project_id",
+        "project_name",
+        "overlap",
+        "status",
+        "data_chunk_size",
+        "data_original_chunk_type",
+        "data_compressed_chunk_type",
+        "data_cloud_storage_id",
+        "guide_id",
+        "data",
+        "organization_id",
+        "organization",
+        "assignee_updated_date",
+        "validation_mode",
+    },
+    "job": {
+        "task_name",
+        "project_id",
+        "project_name",
+        "guide_id",
+        "bug_tracker",
+        "status",
+        "stage",
+        "state",
+        "data_chunk_size",
+        "data_compressed_chunk_type",
+        "data_original_chunk_type",
+        "type",
+        "organization",
+        "assignee_updated_date",
+        "parent_job_id",
+    },
+    "meta": {"frames", "chapters", "chunk_size", "included_frames", "storage", "cloud_storage_id"},
+    "label": {"type", "project_id", "task_id", "parent_id"},
+    "webhook": {"project_id", "organization"},
+    "request": {
+        "progress",
+        "started_date",
+        "finished_date",
+        "expiry_date",
+        "result_url",
+        "result_id",
+    },
+    "operation": {"project_id", "task_id", "job_id", "org_id", "format", "function_id"},
+    "user": {"last_login", "has_analytics_access", "email_verified"},
+}
+# Nested user objects and storages are nullable wherever they appear.
+ALWAYS_NULLABLE = {"owner", "assignee", "target_storage", "source_storage"}
+
+
+def compact(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
+    keep = NULLABLE[kind] | ALWAYS_NULLABLE
+    return {k: v for k, v in doc.items() if v is not None or k in keep}
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -45,6 +111,24 @@ class Double:
         self.pending_uploads: dict[int, list[tuple[str, bytes]]] = {}
         if not store.all("users", username=admin[0]):
             self.add_user(admin[0], admin[1], email=f"{admin[0]}@cvat.test", staff=True)
+
+    def project_read(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("project", self._project_read(doc))
+
+    def task_read(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("task", self._task_read(doc))
+
+    def job_read(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("job", self._job_read(doc))
+
+    def label_read(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("label", self._label_read(doc))
+
+    def webhook_read(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("webhook", self._webhook_read(doc))
+
+    def meta_user(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return compact("user", self._meta_user(doc))
 
     # -- users and auth -------------------------------------------------------------------
     def add_user(
@@ -89,7 +173,7 @@ class Double:
             "last_name": "",
         }
 
-    def meta_user(self, user: dict[str, Any]) -> dict[str, Any]:
+    def _meta_user(self, user: dict[str, Any]) -> dict[str, Any]:
         return {
             **(self.basic_user(user["id"]) or {}),
             "email": user["email"],
@@ -152,7 +236,7 @@ class Double:
             attr["id"] = label["id"] * 1000 + i + 1
         return self.store.put("labels", label)
 
-    def project_read(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _project_read(self, p: dict[str, Any]) -> dict[str, Any]:
         tasks = self.store.all("tasks", project_id=p["id"])
         return {
             "url": f"{self.base_url}/api/projects/{p['id']}",
@@ -179,7 +263,7 @@ class Double:
             "labels": {"url": f"{self.base_url}/api/labels?project_id={p['id']}"},
         }
 
-    def label_read(self, label: dict[str, Any]) -> dict[str, Any]:
+    def _label_read(self, label: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": label["id"],
             "name": label["name"],
@@ -215,7 +299,7 @@ class Double:
             },
         )
 
-    def task_read(self, t: dict[str, Any]) -> dict[str, Any]:
+    def _task_read(self, t: dict[str, Any]) -> dict[str, Any]:
         jobs = self.store.all("jobs", task_id=t["id"])
         project = self.store.get("projects", t["project_id"])
         return {
@@ -311,7 +395,7 @@ class Double:
         self.store.insert("requests", rq)
         return rq
 
-    def job_read(self, j: dict[str, Any]) -> dict[str, Any]:
+    def _job_read(self, j: dict[str, Any]) -> dict[str, Any]:
         task = self.store.get("tasks", j["task_id"]) or {}
         project = self.store.get("projects", j["project_id"]) or {}
         frames = j["stop_frame"] - j["start_frame"] + 1
@@ -445,7 +529,7 @@ class Double:
         return data
 
     # -- webhooks ----------------------------------------------------------------------------------
-    def webhook_read(self, w: dict[str, Any]) -> dict[str, Any]:
+    def _webhook_read(self, w: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": w["id"],
             "url": f"{self.base_url}/api/webhooks/{w['id']}",
@@ -566,6 +650,26 @@ def create_app(
         reply.set_cookie("csrftoken", secrets.token_hex(16))
         return reply
 
+    @app.post("/api/auth/register", status_code=201)
+    async def register(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        if body.get("password1") != body.get("password2") or not body.get("password1"):
+            raise fail(400, {"password2": ["The two password fields didn't match."]})
+        username, email = body.get("username"), body.get("email")
+        if any(u["username"] == username or u["email"] == email for u in cvat.store.all("users")):
+            raise fail(400, {"username": ["A user with that username or email already exists."]})
+        with cvat.store.write():
+            user = cvat.add_user(username, body["password1"], email)
+        return {
+            "id": user["id"],
+            "username": username,
+            "email": email,
+            "first_name": "",
+            "last_name": "",
+            "email_verification_required": False,
+            "key": None,
+        }
+
     @app.post("/api/auth/logout")
     def logout(request: Request) -> dict[str, Any]:
         cvat.sessions.pop(request.cookies.get("sessionid", ""), None)
@@ -680,6 +784,7 @@ def create_app(
             400, {"detail": "this double accepts local uploads (Upload-Start/Multiple/Finish)"}
         )
 
+    @app.get("/api/tasks/{tid}/data/")
     @app.get("/api/tasks/{tid}/data")
     def task_chunk(tid: int, request: Request) -> Response:
         cvat.user_of(request)
@@ -696,21 +801,24 @@ def create_app(
     def task_meta(tid: int, request: Request) -> dict[str, Any]:
         cvat.user_of(request)
         task = need("tasks", tid)
-        return {
-            "chunks_updated_date": task["updated_date"],
-            "chunk_size": task["size"],
-            "size": task["size"],
-            "image_quality": 70,
-            "start_frame": 0,
-            "stop_frame": max(0, task["size"] - 1),
-            "frame_filter": "",
-            "frames": [],
-            "deleted_frames": [],
-            "included_frames": None,
-            "chapters": None,
-            "storage": "db",
-            "cloud_storage_id": None,
-        }
+        return compact(
+            "meta",
+            {
+                "chunks_updated_date": task["updated_date"],
+                "chunk_size": task["size"],
+                "size": task["size"],
+                "image_quality": 70,
+                "start_frame": 0,
+                "stop_frame": max(0, task["size"] - 1),
+                "frame_filter": "",
+                "frames": [],
+                "deleted_frames": [],
+                "included_frames": None,
+                "chapters": None,
+                "storage": "db",
+                "cloud_storage_id": None,
+            },
+        )
 
     @app.get("/api/requests/{rq_id}")
     def get_request(rq_id: str, request: Request) -> dict[str, Any]:
@@ -718,28 +826,34 @@ def create_app(
         rq = next((r for r in cvat.store.all("requests") if r["rq_id"] == rq_id), None)
         if rq is None:
             raise fail(404, {"detail": "Not found."})
-        return {
-            "id": rq["rq_id"],
-            "status": rq["status"],
-            "message": rq["message"],
-            "progress": 1.0,
-            "created_date": rq["created_date"],
-            "started_date": rq["created_date"],
-            "finished_date": rq["created_date"],
-            "expiry_date": None,
-            "owner": cvat.basic_user(rq["owner_id"]),
-            "result_url": None,
-            "result_id": rq["task_id"],
-            "operation": {
-                "type": "create:task",
-                "target": "task",
-                "project_id": rq["project_id"],
-                "task_id": rq["task_id"],
-                "job_id": None,
-                "format": None,
-                "function_id": None,
+        return compact(
+            "request",
+            {
+                "id": rq["rq_id"],
+                "status": rq["status"],
+                "message": rq["message"],
+                "progress": 1.0,
+                "created_date": rq["created_date"],
+                "started_date": rq["created_date"],
+                "finished_date": rq["created_date"],
+                "expiry_date": None,
+                "owner": cvat.basic_user(rq["owner_id"]),
+                "result_url": None,
+                "result_id": rq["task_id"],
+                "operation": compact(
+                    "operation",
+                    {
+                        "type": "create:task",
+                        "target": "task",
+                        "project_id": rq["project_id"],
+                        "task_id": rq["task_id"],
+                        "job_id": None,
+                        "format": None,
+                        "function_id": None,
+                    },
+                ),
             },
-        }
+        )
 
     @app.get("/api/jobs")
     def jobs(request: Request) -> dict[str, Any]:

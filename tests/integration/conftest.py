@@ -70,9 +70,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: object) -> Iterator[str]:
+def serve(app: object, port: int | None = None) -> Iterator[str]:
     """Run an ASGI app on a real loopback socket in a thread; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
