@@ -1,11 +1,115 @@
-"""The exchange oracle database: its metadata (Alembic migrates it; see migrations/)."""
+"""The exchange oracle's database (Alembic migrates it; see migrations/)."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from oracle_core.events import EventTables
 from oracle_core.migrations import NAMING
 
 metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
+TS = DateTime(timezone=True)
+
+# Escrow status: building -> ready -> completed | failed | canceled
+escrows = Table(
+    "escrows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("chain_id", Integer, nullable=False),
+    Column("escrow_address", String(42), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("manifest", JSON),
+    Column("failure_reason", Text),
+    Column("cvat_project_id", Integer),
+    Column("cvat_webhook_id", Integer),
+    Column("webhook_secret", String(64)),
+    Column("reward_per_job", String(80)),  # token base units, as text: fits any uint256
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("chain_id", "escrow_address"),
+)
+
+# Job status: pending (being built) -> free <-> assigned -> completed; canceled
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "escrow_id",
+        Integer,
+        ForeignKey("escrows.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("clip_index", Integer, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("clip_key", String(255), nullable=False),
+    Column("time_map", JSON, nullable=False),
+    Column("pre_segments", JSON, nullable=False),
+    Column("honeypots", JSON, nullable=False),
+    Column("cvat_task_id", Integer),
+    Column("cvat_job_id", Integer, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("escrow_id", "clip_index"),
+)
+
+# Assignment status: active -> completed | expired | canceled (resigned) | rejected
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("escrow_id", Integer, ForeignKey("escrows.id", ondelete="CASCADE"), nullable=False),
+    Column("wallet_address", String(42), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("reject_reason", Text),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("finished_at", TS),
+)
+ACTIVE = text("status = 'active'")
+# The database itself refuses a second unfinished assignment per worker and escrow, or per job.
+Index(
+    "uq_assignments_worker_escrow_active",
+    assignments.c.escrow_id,
+    assignments.c.wallet_address,
+    unique=True,
+    postgresql_where=ACTIVE,
+    sqlite_where=ACTIVE,
+)
+Index(
+    "uq_assignments_job_active",
+    assignments.c.job_id,
+    unique=True,
+    postgresql_where=ACTIVE,
+    sqlite_where=ACTIVE,
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("wallet_address", String(42), primary_key=True),
+    Column("email", String(255), nullable=False),
+    Column("cvat_user_id", Integer),
+    Column("cvat_username", String(150)),
+    Column("created_at", TS, nullable=False),
+)
