@@ -120,10 +120,9 @@ def launch(
     job = uuid.uuid4().hex[:12]
     manifest = dict(manifest)
     if data_dir is not None:
-        manifest["data"] = {
-            **upload_data(storage, settings.storage_bucket, f"jobs/{job}", data_dir, progress),
-            **(manifest.get("data") or {}),
-        }
+        uploaded = upload_data(storage, settings.storage_bucket, f"jobs/{job}", data_dir, progress)
+        # What was just uploaded is what the manifest must point at.
+        manifest["data"] = {**(manifest.get("data") or {}), **uploaded}
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
     manifest_hash = hashlib.sha256(body).hexdigest()
     storage.ensure_bucket(settings.storage_bucket, public_read=True)

@@ -697,6 +697,22 @@ def create_app(
             project = cvat.create_project(user, await request.json())
         return cvat.project_read(project)
 
+    @app.get("/api/projects")
+    def list_projects(request: Request) -> dict[str, Any]:
+        cvat.user_of(request)
+        search = request.query_params.get("search", "")
+        found = [cvat.project_read(p) for p in cvat.store.all("projects") if search in p["name"]]
+        return _page(request, found)
+
+    @app.get("/api/tasks")
+    def list_tasks(request: Request) -> dict[str, Any]:
+        cvat.user_of(request)
+        q = request.query_params
+        match: dict[str, Any] = {"project_id": int(q["project_id"])} if q.get("project_id") else {}
+        if q.get("name"):
+            match["name"] = q["name"]
+        return _page(request, [cvat.task_read(t) for t in cvat.store.all("tasks", **match)])
+
     @app.get("/api/projects/{pid}")
     def get_project(pid: int, request: Request) -> dict[str, Any]:
         cvat.user_of(request)

@@ -36,8 +36,9 @@ def test_full_escrow_lifecycle(fresh_chain: str) -> None:
         oracle.kv_set({"fee": str(fee), "role": "oracle"})
         assert oracle.kv_get(oracle.address, "fee") == str(fee)
 
+    staked = launcher.available_stake()
     launcher.approve_and_stake(10 * HMT)
-    assert launcher.available_stake() == 10 * HMT
+    assert launcher.available_stake() == staked + 10 * HMT
     escrow = launcher.create_escrow("requester-1")
     assert launcher.read_escrow(escrow).status == "Launched"
 

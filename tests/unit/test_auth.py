@@ -42,7 +42,7 @@ def test_another_key_is_refused(issuer: TokenIssuer) -> None:
 def test_algorithm_confusion_is_refused(issuer: TokenIssuer) -> None:
     forged = jwt.encode(
         {"wallet_address": WALLET, "exp": int(time.time()) + 60},
-        "a shared secret",
+        "a shared secret of thirty-two bytes",
         algorithm="HS256",
     )
     with pytest.raises(AuthError):

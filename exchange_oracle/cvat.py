@@ -1,0 +1,143 @@
+"""The exchange oracle's one CVAT client, over cvat-sdk. Every create is preceded by a lookup
+by name, so a build that is retried after a crash finds what it made instead of making it
+twice."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cvat_sdk import Client, models
+
+from exchange_oracle.manifest import Annotation
+
+TRANSCRIPTION = "transcription"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """CVAT ids of one label and its attributes, by name."""
+
+    id: int
+    name: str
+    attributes: dict[str, int]
+
+
+def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
+    shared = {a.name: a for a in annotation.shared_attributes}
+    labels = []
+    for label in annotation.labels:
+        attrs = []
+        if label.transcription:
+            attrs.append(
+                models.AttributeRequest(
+                    name=TRANSCRIPTION, mutable=True, input_type="text", values=[]
+                )
+            )
+        for name in label.attributes:
+            a = shared[name]
+            attrs.append(
+                models.AttributeRequest(
+                    name=a.name,
+                    mutable=True,
+                    input_type=a.type,
+                    values=list(a.values),
+                    default_value=a.default_value or (a.values[0] if a.values else ""),
+                )
+            )
+        labels.append(
+            models.PatchedLabelRequest(name=label.name, type="interval", attributes=attrs)
+        )
+    return labels
+
+
+class Cvat:
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.client = Client(url)
+        self.client.login((username, password))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ensure_project(self, name: str, annotation: Annotation) -> int:
+        page, _ = self.client.api_client.projects_api.list(search=name, page_size=100)
+        for project in page.results:
+            if project.name == name:
+                return int(project.id)
+        project = self.client.projects.create(
+            models.ProjectWriteRequest(name=name, labels=project_labels(annotation))
+        )
+        return int(project.id)
+
+    def labels(self, project_id: int) -> dict[str, LabelSpec]:
+        project = self.client.projects.retrieve(project_id)
+        return {
+            lb.name: LabelSpec(lb.id, lb.name, {a.name: a.id for a in lb.attributes})
+            for lb in project.get_labels()
+        }
+
+    def ensure_webhook(self, project_id: int, target_url: str, secret: str) -> int:
+        page, _ = self.client.api_client.webhooks_api.list(project_id=project_id, page_size=100)
+        for hook in page.results:
+            if hook.target_url == target_url:
+                return int(hook.id)
+        hook, _ = self.client.api_client.webhooks_api.create(
+            models.WebhookWriteRequest(
+                target_url=target_url,
+                type="project",
+                content_type="application/json",
+                secret=secret,
+                events=["update:job"],
+                project_id=project_id,
+                enable_ssl=False,
+            )
+        )
+        return int(hook.id)
+
+    def ensure_task(self, project_id: int, name: str, mp3: bytes) -> tuple[int, int]:
+        """(task id, job id) of the task holding this clip; creates it if it is not there."""
+        page, _ = self.client.api_client.tasks_api.list(
+            project_id=project_id, name=name, page_size=100
+        )
+        for existing in page.results:
+            if existing.name != name:
+                continue
+            if existing.size:
+                jobs, _ = self.client.api_client.jobs_api.list(task_id=existing.id)
+                return int(existing.id), int(jobs.results[0].id)
+            # Created, but its data never arrived (a crash mid-upload): start it again.
+            self.client.tasks.remove_by_ids([existing.id])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{name}.mp3"
+            path.write_bytes(mp3)
+            task = self.client.tasks.create_from_data(
+                models.TaskWriteRequest(name=name, project_id=project_id), resources=[path]
+            )
+        (job,) = task.get_jobs()
+        return int(task.id), int(job.id)
+
+    def put_intervals(self, job_id: int, intervals: Sequence[dict[str, Any]]) -> None:
+        self.client.api_client.jobs_api.update_annotations(
+            job_id,
+            labeled_data_request=models.LabeledDataRequest(
+                intervals=[
+                    models.LabeledIntervalRequest(
+                        label_id=i["label_id"],
+                        start=i["start"],
+                        stop=i["stop"],
+                        source=i.get("source", "manual"),
+                        attributes=[
+                            models.AttributeValRequest(spec_id=a["spec_id"], value=a["value"])
+                            for a in i.get("attributes", [])
+                        ],
+                    )
+                    for i in intervals
+                ]
+            ),
+        )
+
+    def delete_project(self, project_id: int) -> None:
+        self.client.projects.remove_by_ids([project_id])

@@ -1,0 +1,211 @@
+"""An escrow of espeak-ng speech becomes listed jobs: MP3 clips in CVAT tasks (the test
+double) with `auto` intervals from VAD, clips, peaks and time maps in the oracle's bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cvat_sdk import Client
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from audio_oracles.requester import RequesterSettings, launch
+from audio_pipeline import decode, detect_speech
+from audio_pipeline.segments import format_time
+from exchange_oracle.build import BuildContext, BuildFailed, build_escrow
+from exchange_oracle.config import ExchangeSettings
+from exchange_oracle.cvat import Cvat
+from exchange_oracle.db import escrows, events, jobs, metadata
+from oracle_core.chain import Chain
+from oracle_core.db import make_engine, make_sessionmaker
+from oracle_core.storage import ObjectStorage, UrlPolicy
+from sandbox import accounts
+from sandbox.cvat_double import create_app
+from sandbox.speech import Utterance, compose, write_audio
+from tests.integration.conftest import free_port, serve
+from tests.integration.escrows import key, register_oracles
+
+pytestmark = pytest.mark.integration
+
+DATA = [
+    [
+        Utterance("The birch canoe slid on the smooth planks"),
+        Utterance("Glue the sheet to the dark blue background", "en-gb"),
+    ],
+    [
+        Utterance("It is easy to tell the depth of a well", "en-us+f3"),
+        Utterance("These days a chicken leg is a rare dish"),
+        Utterance("Rice is often served in round bowls", "en-gb+m3"),
+    ],
+]
+GT = [
+    Utterance("The juice of lemons makes fine punch"),
+    Utterance("The box was thrown beside the parked truck", "en-gb"),
+    Utterance("Four hours of steady work faced us", "en-us+f3"),
+]
+
+
+@pytest.fixture(scope="module")
+def job_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("job")
+    (root / "media").mkdir()
+    for i, utterances in enumerate(DATA):
+        track = compose(utterances, 1.5)
+        write_audio(root / "media" / f"talk{i}.mp3", track.pcm, track.rate, out_rate=44_100)
+    gt = compose(GT, 1.2)
+    write_audio(root / "media" / "gt.wav", gt.pcm, gt.rate)
+    lines = ["filename\tstart\tstop\tlabel\ttext\tspan_id"]
+    lines += [
+        f"gt.wav\t{format_time(s.start)}\t{format_time(s.end)}\tspeech\t{t}\tgt{i}"
+        for i, (s, t) in enumerate(zip(gt.spans, gt.texts, strict=True))
+    ]
+    (root / "gt.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def manifest(**details: Any) -> dict[str, Any]:
+    return {
+        "version": 2,
+        "job_type": "audio_transcription",
+        "data": {"media_url": "http://x.invalid/placeholder", "gt_url": "http://x.invalid/p"},
+        "annotation": {
+            "description": "Transcribe the speech",
+            "labels": [{"name": "speech", "attributes": ["gender"]}],
+            "shared_attributes": [{"name": "gender", "values": ["male", "female", "other"]}],
+            "validation": {"target_score": 0.3, "target_metric": "wer"},
+            "details": {"clip_duration": 12, "max_time": 600, **details},
+        },
+    }
+
+
+@pytest.fixture
+def world(fresh_chain: str, s3_url: str, pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    engine = make_engine(pg_url)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    port = free_port()
+    sink = FastAPI()
+    sink.post("/webhook")(lambda: {})
+    with (
+        serve(create_app(tmp_path / "cvat.db", f"http://127.0.0.1:{port}"), port=port) as cvat_url,
+        serve(sink) as sink_url,
+    ):
+        register_oracles(fresh_chain)
+        exchange = accounts.account(accounts.EXCHANGE_ORACLE).address
+        common = dict(
+            rpc_url=fresh_chain,
+            storage_endpoint_url=s3_url,
+            storage_access_key="sandbox",
+            storage_secret_key="sandbox-secret",
+            allow_private_urls=True,
+        )
+        requester = RequesterSettings(
+            **common,
+            private_key=key(accounts.JOB_LAUNCHER),
+            storage_bucket="requester",
+            exchange_oracle_address=exchange,
+            recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
+            reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
+            webhook_url_overrides={exchange: f"{sink_url}/webhook"},
+        )
+        settings = ExchangeSettings(
+            **common,
+            private_key=key(accounts.EXCHANGE_ORACLE),
+            storage_bucket="exchange",
+            cvat_url=cvat_url,
+            public_url="http://127.0.0.1:1",
+        )
+        sessions = make_sessionmaker(engine)
+        ctx = BuildContext(
+            settings,
+            sessions,
+            Chain(fresh_chain, key(accounts.EXCHANGE_ORACLE)),
+            ObjectStorage(
+                s3_url, "sandbox", "sandbox-secret", policy=UrlPolicy(allow_private=True)
+            ),
+            lambda: Cvat(cvat_url, "admin", "admin-password"),
+        )
+        yield {"requester": requester, "ctx": ctx, "cvat_url": cvat_url}
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+def test_an_escrow_becomes_listed_jobs_with_vad_pre_segments(
+    world: dict[str, Any], job_folder: Path, tmp_path: Path
+) -> None:
+    ctx: BuildContext = world["ctx"]
+    launched = launch(world["requester"], manifest(), Decimal(60), job_folder)
+    count = build_escrow(ctx, 1338, launched.escrow_address)
+    assert count >= 3  # ~25 s of data in clips of at most 12 s (20 % honeypots)
+
+    with ctx.sessions() as s:
+        escrow = s.execute(select(escrows)).one()
+        rows = s.execute(select(jobs).order_by(jobs.c.clip_index)).all()
+    assert escrow.status == "ready" and len(rows) == count
+    assert int(escrow.reward_per_job) == 60 * 10**18 * 94 // 100 // count
+    assert all(r.status == "free" and r.honeypots for r in rows)
+
+    with Client(world["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        project = client.projects.retrieve(escrow.cvat_project_id)
+        assert project.tasks.count == count
+        for row in rows:
+            job = client.jobs.retrieve(row.cvat_job_id)
+            assert (
+                job.stop_frame == row.duration_ms - 1 or abs(job.stop_frame - row.duration_ms) < 60
+            )
+            _, chunk = client.api_client.tasks_api.retrieve_data(
+                job.task_id, type="chunk", number=0, quality="original", _parse_response=False
+            )
+            clip = tmp_path / f"clip{row.clip_index}.mp3"
+            clip.write_bytes(chunk.data)
+            assert clip.read_bytes() == ctx.storage.get("exchange", row.clip_key)
+            intervals = job.get_annotations().intervals
+            assert intervals and all(str(i.source) == "auto" for i in intervals)
+            heard = detect_speech(decode(clip))
+            assert len(heard) == len(intervals)
+            for got, want in zip(sorted(intervals, key=lambda i: i.start), heard, strict=True):
+                assert abs(got.start - want.start * 1000) <= 100
+    peaks = json.loads(
+        ctx.storage.get(
+            "exchange", rows[0].clip_key.replace("clips/", "peaks/").replace(".mp3", "-20.json")
+        )
+    )
+    assert peaks["version"] == 2 and peaks["samples_per_pixel"] == 800
+
+    # Built again (a retried task): nothing new in CVAT, the same jobs. Then as if the
+    # worker died after making the last CVAT task but before recording its job.
+    assert build_escrow(ctx, 1338, launched.escrow_address) == count
+    with ctx.sessions() as s:
+        s.execute(jobs.delete().where(jobs.c.clip_index == count - 1))
+        s.execute(escrows.update().values(status="building"))
+        s.commit()
+    assert build_escrow(ctx, 1338, launched.escrow_address) == count
+    with Client(world["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        assert client.projects.retrieve(escrow.cvat_project_id).tasks.count == count
+
+
+def test_a_bad_manifest_fails_the_escrow_and_tells_the_launcher(
+    world: dict[str, Any], job_folder: Path
+) -> None:
+    ctx: BuildContext = world["ctx"]
+    bad = manifest(max_segment_duration=-1)
+    launched = launch(world["requester"], bad, Decimal(5), job_folder)
+    with pytest.raises(BuildFailed, match="annotation.details.max_segment_duration"):
+        build_escrow(ctx, 1338, launched.escrow_address)
+    with ctx.sessions() as s:
+        escrow = s.execute(select(escrows)).one()
+        (sent,) = s.execute(select(events.outbox)).all()
+    assert escrow.status == "failed" and "max_segment_duration" in escrow.failure_reason
+    body = json.loads(sent.body)
+    assert (
+        body["event_type"] == "escrow_failed"
+        and "max_segment_duration" in body["event_data"]["reason"]
+    )
+    assert sent.target_address == accounts.account(accounts.JOB_LAUNCHER).address
