@@ -139,5 +139,44 @@ class Cvat:
             ),
         )
 
+    def assign(self, job_id: int, user_id: int | None) -> None:
+        self.client.api_client.jobs_api.partial_update(
+            job_id, patched_job_write_request=models.PatchedJobWriteRequest(assignee=user_id)
+        )
+
+    def set_state(self, job_id: int, state: str) -> None:
+        self.client.api_client.jobs_api.partial_update(
+            job_id, patched_job_write_request=models.PatchedJobWriteRequest(state=state)
+        )
+
+    def job_state(self, job_id: int) -> str:
+        job, _ = self.client.api_client.jobs_api.retrieve(job_id)
+        return str(job.state)
+
+    def register_user(self, username: str, email: str, password: str) -> int:
+        """A CVAT account for a worker (CVAT's own sign-up endpoint)."""
+        import json
+
+        reply = self.client.api_client.rest_client.POST(
+            f"{self.client.api_map.host}/api/auth/register",
+            body={
+                "username": username,
+                "email": email,
+                "password1": password,
+                "password2": password,
+                "first_name": "",
+                "last_name": "",
+            },
+            headers={"Content-Type": "application/json"},
+        )
+        return int(json.loads(reply.data)["id"])
+
+    def find_user(self, email: str) -> int | None:
+        page, _ = self.client.api_client.users_api.list(search=email, page_size=10)
+        for user in page.results:
+            if getattr(user, "email", None) == email:
+                return int(user.id)
+        return None
+
     def delete_project(self, project_id: int) -> None:
         self.client.projects.remove_by_ids([project_id])

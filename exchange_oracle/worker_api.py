@@ -1,0 +1,319 @@
+"""What HUMAN App calls on behalf of workers: list jobs, register, take and resign
+assignments, statistics. Every route needs a HUMAN App ES256 token.
+
+No `from __future__ import annotations` here: FastAPI must see the dependency objects in
+the annotations themselves, and they are closures of `worker_router`.
+"""
+
+import math
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, EmailStr
+from sqlalchemy import func, insert, select, update
+
+from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
+from exchange_oracle.context import ExchangeContext
+from exchange_oracle.db import assignments, escrows, workers
+from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
+
+JOB_TYPE = "audio_transcription"
+LISTED = {"active": ["ready"], "completed": ["completed"], "canceled": ["canceled", "failed"]}
+STATUS_OF = {
+    "ready": "active",
+    "completed": "completed",
+    "canceled": "canceled",
+    "failed": "canceled",
+}
+FIELDS = (
+    "job_description",
+    "reward_amount",
+    "reward_token",
+    "created_at",
+    "updated_at",
+    "qualifications",
+)
+
+
+class AssignmentRequest(BaseModel):
+    escrow_address: str
+    chain_id: int
+
+
+class ResignRequest(BaseModel):
+    assignment_id: str
+
+
+class RegisterRequest(BaseModel):
+    email: EmailStr | None = None
+
+
+class AssignmentOut(BaseModel):
+    assignment_id: str
+    escrow_address: str
+    chain_id: int
+    job_type: str = JOB_TYPE
+    status: str
+    reward_amount: str
+    reward_token: str = "HMT"
+    created_at: datetime
+    expires_at: datetime
+    updated_at: datetime | None = None
+    url: str
+
+
+def hmt(base_units: str | None) -> str:
+    return str(Decimal(base_units or 0) / Decimal(10**18))
+
+
+def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
+    router = APIRouter(tags=["worker"])
+
+    def claims(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
+        try:
+            return verify_token(
+                bearer_token(authorization), context().settings.human_app_public_key
+            )
+        except AuthError as exc:
+            raise HTTPException(401, str(exc)) from None
+
+    def wallet_of(token: Annotated[TokenClaims, Depends(claims)]) -> TokenClaims:
+        if token.wallet_address is None:
+            raise HTTPException(403, "this route needs a worker's token (with a wallet_address)")
+        return token
+
+    def url_for(assignment_id: str) -> str:
+        return f"{context().settings.public_url.rstrip('/')}/annotate/{assignment_id}"
+
+    @router.get("/job", summary="Jobs (one per escrow) workers can take")
+    def list_jobs(
+        token: Annotated[TokenClaims, Depends(claims)],
+        escrow_address: str | None = None,
+        chain_id: int | None = None,
+        job_type: str | None = None,
+        status: Literal["active", "completed", "canceled"] = "active",
+        sort: Literal["asc", "desc"] = "desc",
+        sort_field: Literal["created_at", "updated_at", "chain_id", "reward_amount"] = "created_at",
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+        fields: Annotated[list[str] | None, Query()] = None,
+        created_after: datetime | None = None,
+        updated_after: datetime | None = None,
+    ) -> dict[str, Any]:
+        unknown = sorted(set(fields or []) - set(FIELDS))
+        if unknown:
+            raise HTTPException(422, f"unknown field(s) {unknown}; choose from {list(FIELDS)}")
+        if job_type not in (None, JOB_TYPE):
+            return {
+                "page": page,
+                "page_size": page_size,
+                "total_pages": 0,
+                "total_results": 0,
+                "results": [],
+            }
+        query = select(escrows).where(escrows.c.status.in_(LISTED[status]))
+        if escrow_address:
+            query = query.where(escrows.c.escrow_address == escrow_address)
+        if chain_id is not None:
+            query = query.where(escrows.c.chain_id == chain_id)
+        if created_after:
+            query = query.where(escrows.c.created_at > created_after)
+        if updated_after:
+            query = query.where(escrows.c.updated_at > updated_after)
+        column = {"reward_amount": func.length(escrows.c.reward_per_job)}.get(
+            sort_field, getattr(escrows.c, sort_field, escrows.c.created_at)
+        )
+        order = [column.asc() if sort == "asc" else column.desc(), escrows.c.id]
+        with context().sessions() as session:
+            total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = session.execute(
+                query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
+            ).all()
+        results = []
+        for row in rows:
+            annotation = (row.manifest or {}).get("annotation", {})
+            item: dict[str, Any] = {
+                "escrow_address": row.escrow_address,
+                "chain_id": row.chain_id,
+                "job_type": JOB_TYPE,
+                "status": STATUS_OF.get(row.status, row.status),
+            }
+            extra = {
+                "job_description": annotation.get("description", ""),
+                "reward_amount": hmt(row.reward_per_job),
+                "reward_token": "HMT",
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+                "qualifications": annotation.get("qualifications", []),
+            }
+            item.update({k: extra[k] for k in (fields or [])})
+            results.append(item)
+        return {
+            "page": page,
+            "page_size": page_size,
+            "total_pages": math.ceil(total / page_size),
+            "total_results": total,
+            "results": results,
+        }
+
+    @router.post("/register", summary="Bind the worker's wallet to an annotation account")
+    def register(
+        body: RegisterRequest, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> dict[str, Any]:
+        ctx = context()
+        wallet = token.wallet_address or ""
+        email = body.email or token.email or f"{wallet.lower()}@workers.invalid"
+        with ctx.sessions() as session:
+            existing = session.execute(
+                select(workers).where(workers.c.wallet_address == wallet)
+            ).first()
+        if existing is not None and existing.cvat_user_id is not None:
+            return {"wallet_address": wallet, "email": existing.email, "registered": True}
+        cvat = ctx.cvat()
+        try:
+            user_id = cvat.find_user(email) or cvat.register_user(
+                f"w{wallet.lower()[2:14]}", email, secrets.token_urlsafe(18)
+            )
+        finally:
+            cvat.close()
+        with ctx.sessions() as session, session.begin():
+            if existing is None:
+                session.execute(
+                    insert(workers).values(
+                        wallet_address=wallet,
+                        email=email,
+                        cvat_user_id=user_id,
+                        cvat_username=f"w{wallet.lower()[2:14]}",
+                        created_at=datetime.now().astimezone(),
+                    )
+                )
+            else:
+                session.execute(
+                    update(workers)
+                    .where(workers.c.wallet_address == wallet)
+                    .values(cvat_user_id=user_id)
+                )
+        return {"wallet_address": wallet, "email": email, "registered": True}
+
+    @router.post(
+        "/assignment", response_model=AssignmentOut, summary="Take a free job of an escrow"
+    )
+    async def create_assignment(
+        body: AssignmentRequest, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> AssignmentOut:
+        ctx = context()
+
+        def run() -> AssignmentOut:
+            cvat = ctx.cvat()
+            try:
+                got = take(
+                    ctx.sessions,
+                    cvat,
+                    wallet=token.wallet_address or "",
+                    qualifications=token.qualifications,
+                    escrow_address=body.escrow_address,
+                    chain_id=body.chain_id,
+                )
+            finally:
+                cvat.close()
+            return AssignmentOut(
+                assignment_id=got.id,
+                escrow_address=got.escrow_address,
+                chain_id=got.chain_id,
+                status="active",
+                reward_amount=hmt(got.reward),
+                created_at=got.created_at,
+                expires_at=got.expires_at,
+                url=url_for(got.id),
+            )
+
+        try:
+            return await run_in_threadpool(run)
+        except AssignmentRefused as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+
+    @router.get("/assignment", summary="The worker's assignments")
+    def list_assignments(
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        status: Literal["active", "completed", "expired", "canceled", "rejected", "validation"]
+        | None = None,
+        escrow_address: str | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> dict[str, Any]:
+        with context().sessions() as session:
+            total, rows = listing(
+                session, token.wallet_address or "", status, escrow_address, page, page_size
+            )
+        results = [
+            AssignmentOut(
+                assignment_id=r.id,
+                escrow_address=r.escrow_address,
+                chain_id=r.chain_id,
+                status=r.status,
+                reward_amount=hmt(r.reward_per_job),
+                created_at=r.created_at,
+                expires_at=r.expires_at,
+                updated_at=r.finished_at,
+                url=url_for(r.id),
+            ).model_dump()
+            for r in rows
+        ]
+        return {
+            "page": page,
+            "page_size": page_size,
+            "total_pages": math.ceil(total / page_size),
+            "total_results": total,
+            "results": results,
+        }
+
+    @router.post("/assignment/resign", summary="Give an active assignment back")
+    async def resign_assignment(
+        body: ResignRequest, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> dict[str, str]:
+        ctx = context()
+
+        def run() -> None:
+            cvat = ctx.cvat()
+            try:
+                resign(
+                    ctx.sessions,
+                    cvat,
+                    wallet=token.wallet_address or "",
+                    assignment_id=body.assignment_id,
+                )
+            finally:
+                cvat.close()
+
+        try:
+            await run_in_threadpool(run)
+        except AssignmentRefused as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        return {"assignment_id": body.assignment_id, "status": "canceled"}
+
+    @router.get("/stats", summary="The oracle's counts")
+    def oracle_stats(token: Annotated[TokenClaims, Depends(claims)]) -> dict[str, int]:
+        with context().sessions() as session:
+            return stats(session)
+
+    @router.get("/stats/assignment", summary="The worker's assignments by status")
+    def worker_stats(token: Annotated[TokenClaims, Depends(wallet_of)]) -> dict[str, Any]:
+        with context().sessions() as session:
+            rows = session.execute(
+                select(assignments.c.status, func.count())
+                .where(assignments.c.wallet_address == token.wallet_address)
+                .group_by(assignments.c.status)
+            ).all()
+        by_status = {status: int(n) for status, n in rows}
+        return {
+            "wallet_address": token.wallet_address,
+            "assignments": by_status,
+            "total": sum(by_status.values()),
+        }
+
+    return router

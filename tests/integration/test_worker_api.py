@@ -1,0 +1,288 @@
+"""The worker API over HTTP on PostgreSQL and the CVAT double: jobs are never given twice,
+a worker never holds two in one escrow, tokens and qualifications are enforced."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from cvat_sdk import Client
+from sqlalchemy import insert, select
+
+from audio_pipeline import encode_mp3
+from exchange_oracle.app import create_app
+from exchange_oracle.config import ExchangeSettings
+from exchange_oracle.context import ExchangeContext
+from exchange_oracle.db import assignments, escrows, jobs, metadata
+from exchange_oracle.manifest import Annotation
+from sandbox.accounts import account
+from sandbox.cvat_double import create_app as create_cvat
+from sandbox.human_app import TokenIssuer
+from tests.integration.conftest import free_port, serve
+
+pytestmark = pytest.mark.integration
+ESCROW = "0x" + "E5" * 20
+JOBS = 20
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenIssuer:
+    return TokenIssuer()
+
+
+@pytest.fixture
+def oracle(pg_url: str, issuer: TokenIssuer, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    port = free_port()
+    with serve(
+        create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{port}"), port=port
+    ) as cvat_url:
+        settings = ExchangeSettings(
+            database_url=pg_url,
+            cvat_url=cvat_url,
+            human_app_public_key=issuer.public_key_pem,
+            public_url="http://oracle.test",
+        )
+        ctx = ExchangeContext(settings)
+        metadata.drop_all(ctx.engine)
+        metadata.create_all(ctx.engine)
+        _seed(ctx, qualifications=[])
+        with serve(create_app(ctx)) as url:
+            yield {"url": url, "ctx": ctx, "cvat_url": cvat_url}
+        metadata.drop_all(ctx.engine)
+        ctx.engine.dispose()
+
+
+def _seed(ctx: ExchangeContext, qualifications: list[str]) -> None:
+    annotation = Annotation.model_validate(
+        {
+            "description": "Transcribe",
+            "labels": ["speech"],
+            "validation": {"target_score": 0.2, "target_metric": "wer"},
+            "qualifications": qualifications,
+        }
+    )
+    cvat = ctx.cvat()
+    project = cvat.ensure_project(f"escrow {ESCROW}", annotation)
+    mp3 = encode_mp3((np.sin(np.arange(16_000) / 5) * 5_000).astype(np.int16))
+    now = datetime.now(UTC)
+    with ctx.sessions() as s, s.begin():
+        escrow_id = s.execute(
+            insert(escrows)
+            .values(
+                chain_id=1338,
+                escrow_address=ESCROW,
+                status="ready",
+                created_at=now,
+                updated_at=now,
+                reward_per_job=str(5 * 10**18),
+                manifest={"annotation": annotation.model_dump(mode="json")},
+            )
+            .returning(escrows.c.id)
+        ).scalar_one()
+        for i in range(JOBS):
+            task_id, job_id = cvat.ensure_task(project, f"clip-{i:04d}", mp3)
+            s.execute(
+                insert(jobs).values(
+                    escrow_id=escrow_id,
+                    clip_index=i,
+                    status="free",
+                    duration_ms=1000,
+                    clip_key="k",
+                    time_map={},
+                    pre_segments=[[100, 800]],
+                    honeypots=[],
+                    cvat_task_id=task_id,
+                    cvat_job_id=job_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    cvat.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_fifty_workers_racing_for_twenty_jobs(oracle: dict[str, Any], issuer: TokenIssuer) -> None:
+    url = oracle["url"]
+    tokens = [issuer.issue(account(100 + i).address) for i in range(50)]
+    for token in tokens:
+        assert httpx.post(f"{url}/register", json={}, headers=auth(token)).status_code == 200
+    replies: list[httpx.Response] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(60)
+
+    def take(token: str) -> None:
+        gate.wait()
+        reply = httpx.post(
+            f"{url}/assignment",
+            json={"escrow_address": ESCROW, "chain_id": 1338},
+            headers=auth(token),
+            timeout=60,
+        )
+        with lock:
+            replies.append(reply)
+
+    # 50 workers, ten of whom also send a second request at the same moment.
+    threads = [threading.Thread(target=take, args=(t,)) for t in tokens + tokens[:10]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [r for r in replies if r.status_code == 200]
+    assert len(ok) == JOBS, [r.text for r in replies if r.status_code != 200][:3]
+    assert all(r.status_code == 400 for r in replies if r.status_code != 200)
+    ctx: ExchangeContext = oracle["ctx"]
+    with ctx.sessions() as s:
+        active = s.execute(select(assignments).where(assignments.c.status == "active")).all()
+        assigned_jobs = s.execute(select(jobs).where(jobs.c.status == "assigned")).all()
+    assert (
+        len(active)
+        == JOBS
+        == len({a.job_id for a in active})
+        == len({a.wallet_address for a in active})
+    )
+    assert len(assigned_jobs) == JOBS
+    with Client(oracle["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        for job in assigned_jobs[:5]:
+            cvat_job = client.jobs.retrieve(job.cvat_job_id)
+            assert cvat_job.assignee is not None
+            assert [(i.start, i.stop) for i in cvat_job.get_annotations().intervals] == [(100, 800)]
+
+
+def test_resign_returns_the_job_and_the_worker_can_take_again(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    url, token = oracle["url"], issuer.issue(account(200).address)
+    registered = httpx.post(
+        f"{url}/register", json={"email": "w200@example.com"}, headers=auth(token)
+    )
+    assert registered.status_code == 200, registered.text
+    bad_email = httpx.post(f"{url}/register", json={"email": "not an email"}, headers=auth(token))
+    assert bad_email.status_code == 422
+    first = httpx.post(
+        f"{url}/assignment", json={"escrow_address": ESCROW, "chain_id": 1338}, headers=auth(token)
+    ).json()
+    again = httpx.post(
+        f"{url}/assignment", json={"escrow_address": ESCROW, "chain_id": 1338}, headers=auth(token)
+    )
+    assert again.status_code == 400 and "unfinished assignment" in again.json()["detail"]
+    assert first["url"] == f"http://oracle.test/annotate/{first['assignment_id']}"
+    assert first["reward_amount"] == "5"
+    gone = httpx.post(
+        f"{url}/assignment/resign",
+        json={"assignment_id": first["assignment_id"]},
+        headers=auth(token),
+    )
+    assert gone.status_code == 200
+    mine = httpx.get(f"{url}/assignment", headers=auth(token)).json()
+    assert [a["status"] for a in mine["results"]] == ["canceled"]
+    assert (
+        httpx.post(
+            f"{url}/assignment",
+            json={"escrow_address": ESCROW, "chain_id": 1338},
+            headers=auth(token),
+        ).status_code
+        == 200
+    )
+    stats = httpx.get(f"{url}/stats/assignment", headers=auth(token)).json()
+    assert stats["assignments"] == {"active": 1, "canceled": 1}
+    other = issuer.issue(account(201).address)
+    refused = httpx.post(
+        f"{url}/assignment/resign",
+        json={"assignment_id": first["assignment_id"]},
+        headers=auth(other),
+    )
+    assert refused.status_code == 404
+
+
+def test_tokens_and_registration_are_required(oracle: dict[str, Any], issuer: TokenIssuer) -> None:
+    url = oracle["url"]
+    body = {"escrow_address": ESCROW, "chain_id": 1338}
+    assert httpx.post(f"{url}/assignment", json=body).status_code == 401
+    assert (
+        httpx.post(
+            f"{url}/assignment", json=body, headers=auth(TokenIssuer().issue(account(1).address))
+        ).status_code
+        == 401
+    )
+    assert (
+        httpx.post(
+            f"{url}/assignment",
+            json=body,
+            headers=auth(issuer.issue(account(1).address, ttl_s=-100)),
+        ).status_code
+        == 401
+    )
+    listing = issuer.listing_token()
+    assert httpx.post(f"{url}/assignment", json=body, headers=auth(listing)).status_code == 403
+    unregistered = httpx.post(
+        f"{url}/assignment", json=body, headers=auth(issuer.issue(account(2).address))
+    )
+    assert unregistered.status_code == 400 and "register first" in unregistered.json()["detail"]
+    missing = httpx.post(
+        f"{url}/assignment",
+        json={"escrow_address": "0x" + "0" * 40, "chain_id": 1338},
+        headers=auth(issuer.issue(account(2).address)),
+    )
+    assert missing.status_code == 404
+
+
+def test_qualifications_are_enforced(oracle: dict[str, Any], issuer: TokenIssuer) -> None:
+    ctx: ExchangeContext = oracle["ctx"]
+    with ctx.sessions() as s, s.begin():
+        s.execute(
+            escrows.update().values(manifest={"annotation": {"qualifications": ["audio-en"]}})
+        )
+    url = oracle["url"]
+    plain, qualified = (
+        issuer.issue(account(300).address),
+        issuer.issue(account(301).address, qualifications=["audio-en"]),
+    )
+    for token in (plain, qualified):
+        httpx.post(f"{url}/register", json={}, headers=auth(token))
+    body = {"escrow_address": ESCROW, "chain_id": 1338}
+    assert httpx.post(f"{url}/assignment", json=body, headers=auth(plain)).status_code == 403
+    assert httpx.post(f"{url}/assignment", json=body, headers=auth(qualified)).status_code == 200
+
+
+def test_job_listing_filters_pages_and_fields(oracle: dict[str, Any], issuer: TokenIssuer) -> None:
+    url, token = oracle["url"], issuer.listing_token()
+    page = httpx.get(
+        f"{url}/job", headers=auth(token), params={"fields": ["reward_amount", "job_description"]}
+    ).json()
+    assert page["total_results"] == 1
+    (job,) = page["results"]
+    assert job == {
+        "escrow_address": ESCROW,
+        "chain_id": 1338,
+        "job_type": "audio_transcription",
+        "status": "active",
+        "reward_amount": "5",
+        "job_description": "Transcribe",
+    }
+    assert (
+        httpx.get(f"{url}/job", headers=auth(token), params={"status": "completed"}).json()[
+            "results"
+        ]
+        == []
+    )
+    assert (
+        httpx.get(f"{url}/job", headers=auth(token), params={"chain_id": 137}).json()[
+            "total_results"
+        ]
+        == 0
+    )
+    assert (
+        httpx.get(f"{url}/job", headers=auth(token), params={"fields": ["secret"]}).status_code
+        == 422
+    )
+    assert httpx.get(f"{url}/job").status_code == 401
