@@ -23,7 +23,13 @@ ACCEPTED = {
 def create_app(
     context: ExchangeContext | None = None, on_event: Callable[[str], None] | None = None
 ) -> FastAPI:
+    """`on_event` receives each newly accepted inbox id; by default the Celery task."""
     ctx = context or ExchangeContext()
+    if on_event is None:
+        from exchange_oracle import tasks
+
+        tasks.use(ctx)
+        on_event = tasks.process_event.delay
     app = FastAPI(
         title="audio-oracles exchange oracle",
         description="HUMAN Protocol exchange oracle for audio annotation",
@@ -35,7 +41,7 @@ def create_app(
             chain=lambda: ctx.chain,
             sessions=lambda: ctx.sessions,
             tables=events,
-            on_new=on_event or (lambda _id: None),
+            on_new=on_event,
             admin_token=lambda: (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             ),

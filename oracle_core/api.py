@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +16,8 @@ from oracle_core.chain import Chain
 from oracle_core.db import transaction
 from oracle_core.events import DEAD, DELIVERED, PENDING, EventTables, outbox_rows, receive
 from oracle_core.webhooks import SIGNATURE_HEADER, WebhookRejected, verify
+
+log = logging.getLogger(__name__)
 
 
 class WebhookAccepted(BaseModel):
@@ -52,7 +55,10 @@ def webhook_router(
         with transaction(sessions()) as session:
             row_id, created = receive(session, tables, event)
         if created:
-            on_new(row_id)
+            try:
+                on_new(row_id)
+            except Exception:  # stored safely: the inbox sweep dispatches it again
+                log.exception("could not dispatch inbox %s; the sweep will retry it", row_id)
         return WebhookAccepted(id=row_id, duplicate=not created)
 
     @router.post(

@@ -120,6 +120,24 @@ def receive(session: Session, tables: EventTables, event: VerifiedEvent) -> tupl
         return str(existing), False
 
 
+def stale_inbox(
+    session: Session, tables: EventTables, older_than_s: float = 30, limit: int = 100
+) -> list[str]:
+    """Accepted events still pending after `older_than_s`: their dispatch was lost or failed."""
+    inbox = tables.inbox
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    rows = session.execute(
+        select(inbox.c.id)
+        .where(
+            inbox.c.status == PENDING,
+            inbox.c.received_at < cutoff,
+        )
+        .order_by(inbox.c.received_at)
+        .limit(limit)
+    ).scalars()
+    return [str(r) for r in rows]
+
+
 # -- outbox --------------------------------------------------------------------------------
 OUTBOX_NEW = "outbox_new_ids"
 
