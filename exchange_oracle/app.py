@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import events
+from exchange_oracle.lifecycle import (
+    SIGNATURE_HEADER,
+    CvatWebhookRejected,
+    job_completed_in_cvat,
+    verify_cvat_webhook,
+)
 from exchange_oracle.worker_api import worker_router
 from oracle_core.api import webhook_router
 
@@ -48,6 +55,22 @@ def create_app(
         )
     )
     app.include_router(worker_router(lambda: ctx))
+
+    @app.post("/cvat-webhook", summary="Job events from CVAT, signed with the escrow's secret")
+    async def cvat_webhook(request: Request) -> dict[str, str]:
+        raw = await request.body()
+        signature = request.headers.get(SIGNATURE_HEADER)
+
+        def run() -> str:
+            doc = verify_cvat_webhook(ctx.sessions, raw, signature)
+            if doc.get("event") == "update:job" and doc["job"].get("state") == "completed":
+                return job_completed_in_cvat(ctx.sessions, int(doc["job"]["id"]))
+            return "ignored"
+
+        try:
+            return {"result": await run_in_threadpool(run)}
+        except CvatWebhookRejected as exc:
+            raise HTTPException(exc.status, exc.detail) from None
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from exchange_oracle.build import BuildFailed, build_escrow
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import events
+from exchange_oracle.lifecycle import expire
 from oracle_core.chain import ChainError
 from oracle_core.events import DONE, FAILED, dispatch_after_commit, stale_inbox
 from oracle_core.storage import StorageError
@@ -80,6 +81,25 @@ def sweep_inbox(older_than_s: float = INBOX_SWEEP_S) -> int:
 
 
 app.conf.beat_schedule["sweep-inbox"] = {"task": sweep_inbox.name, "schedule": INBOX_SWEEP_S}
+
+
+EXPIRY_EVERY_S = 5.0
+
+
+@app.task(name="exchange_oracle.expire_assignments")
+def expire_assignments() -> dict[str, int]:
+    ctx = context()
+    cvat = ctx.cvat()
+    try:
+        return expire(ctx.sessions, cvat)
+    finally:
+        cvat.close()
+
+
+app.conf.beat_schedule["expire-assignments"] = {
+    "task": expire_assignments.name,
+    "schedule": EXPIRY_EVERY_S,
+}
 
 
 def handle(ctx: ExchangeContext, row: Any) -> str:

@@ -3,6 +3,7 @@ a worker never holds two in one escrow, tokens and qualifications are enforced."
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -81,6 +82,8 @@ def _seed(ctx: ExchangeContext, qualifications: list[str]) -> None:
                 created_at=now,
                 updated_at=now,
                 reward_per_job=str(5 * 10**18),
+                cvat_project_id=project,
+                webhook_secret="seed-secret",
                 manifest={"annotation": annotation.model_dump(mode="json")},
             )
             .returning(escrows.c.id)
@@ -286,3 +289,99 @@ def test_job_listing_filters_pages_and_fields(oracle: dict[str, Any], issuer: To
         == 422
     )
     assert httpx.get(f"{url}/job").status_code == 401
+
+
+def _take(url: str, token: str) -> dict[str, Any]:
+    httpx.post(f"{url}/register", json={}, headers=auth(token))
+    reply = httpx.post(
+        f"{url}/assignment", json={"escrow_address": ESCROW, "chain_id": 1338}, headers=auth(token)
+    )
+    assert reply.status_code == 200, reply.text
+    got: dict[str, Any] = reply.json()
+    return got
+
+
+def _assignment(ctx: ExchangeContext, assignment_id: str) -> Any:
+    with ctx.sessions() as s:
+        return s.execute(select(assignments).where(assignments.c.id == assignment_id)).one()
+
+
+def test_a_job_completed_in_cvat_completes_the_assignment(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    from exchange_oracle.cvat import Cvat
+    from tests.integration.conftest import wait_for
+
+    url, ctx = oracle["url"], oracle["ctx"]
+    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    with ctx.sessions() as s:
+        project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
+    cvat.ensure_webhook(project, f"{url}/cvat-webhook", "seed-secret")
+    taken = _take(url, issuer.issue(account(400).address))
+    with ctx.sessions() as s:
+        cvat_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == taken["assignment_id"])
+        ).scalar_one()
+    forged = httpx.post(
+        f"{url}/cvat-webhook",
+        headers={"X-Signature-256": "sha256=00"},
+        content=json.dumps(
+            {
+                "event": "update:job",
+                "job": {"id": cvat_job, "project_id": project, "state": "completed"},
+            }
+        ),
+    )
+    assert forged.status_code == 401
+    assert _assignment(ctx, taken["assignment_id"]).status == "active"
+    cvat.set_state(cvat_job, "completed")  # the double signs and sends update:job to us
+    wait_for(
+        lambda: _assignment(ctx, taken["assignment_id"]).status == "completed",
+        what="completion from the CVAT webhook",
+    )
+    with ctx.sessions() as s:
+        assert (
+            s.execute(select(jobs.c.status).where(jobs.c.cvat_job_id == cvat_job)).scalar_one()
+            == "completed"
+        )
+    cvat.close()
+
+
+def test_expiry_frees_unfinished_jobs_but_keeps_finished_work(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    from exchange_oracle.cvat import Cvat
+    from exchange_oracle.lifecycle import expire
+
+    url, ctx = oracle["url"], oracle["ctx"]
+    finished = _take(url, issuer.issue(account(500).address))
+    abandoned = _take(url, issuer.issue(account(501).address))
+    with ctx.sessions() as s, s.begin():
+        s.execute(assignments.update().values(expires_at=datetime(2020, 1, 1, tzinfo=UTC)))
+        done_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == finished["assignment_id"])
+        ).scalar_one()
+        left_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == abandoned["assignment_id"])
+        ).scalar_one()
+    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    cvat.set_state(done_job, "completed")  # no webhook reaches us: only CVAT knows
+    assert expire(ctx.sessions, cvat) == {"completed": 1, "expired": 1}
+    assert _assignment(ctx, finished["assignment_id"]).status == "completed"
+    assert _assignment(ctx, abandoned["assignment_id"]).status == "expired"
+    with ctx.sessions() as s:
+        assert (
+            s.execute(select(jobs.c.status).where(jobs.c.cvat_job_id == left_job)).scalar_one()
+            == "free"
+        )
+    with Client(oracle["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        assert client.jobs.retrieve(left_job).assignee is None
+    assert expire(ctx.sessions, cvat) == {"completed": 0, "expired": 0}
+    cvat.close()

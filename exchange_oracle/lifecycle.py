@@ -1,0 +1,122 @@
+"""What happens to assignments after they are taken: completion reported by CVAT (webhook or
+reconciliation), and expiry, which asks CVAT first so finished work is never thrown away."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange_oracle.assignments import reset_in_cvat
+from exchange_oracle.cvat import Cvat
+from exchange_oracle.db import assignments, escrows, jobs
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "x-signature-256"
+
+
+class CvatWebhookRejected(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(detail)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def verify_cvat_webhook(
+    sessions: sessionmaker[Session], raw: bytes, signature: str | None
+) -> dict[str, Any]:
+    """HMAC-SHA256 of the raw body with the secret of the escrow whose project sent it."""
+    try:
+        doc = json.loads(raw)
+        project_id = int(doc["job"]["project_id"]) if "job" in doc else None
+    except (ValueError, KeyError, TypeError):
+        raise CvatWebhookRejected(422, "not a CVAT webhook body") from None
+    if project_id is None:
+        raise CvatWebhookRejected(422, "no job in the webhook body")
+    with sessions() as session:
+        secret = session.execute(
+            select(escrows.c.webhook_secret).where(escrows.c.cvat_project_id == project_id)
+        ).scalar()
+    if secret is None:
+        raise CvatWebhookRejected(400, f"project {project_id} belongs to no escrow here")
+    expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not signature or not hmac.compare_digest(signature, expected):
+        raise CvatWebhookRejected(401, "bad or missing X-Signature-256")
+    return dict(doc)
+
+
+def job_completed_in_cvat(sessions: sessionmaker[Session], cvat_job_id: int) -> str:
+    """The active assignment of this CVAT job is done, if it has not expired."""
+    with sessions() as session, session.begin():
+        job = session.execute(
+            select(jobs).where(jobs.c.cvat_job_id == cvat_job_id).with_for_update()
+        ).first()
+        if job is None:
+            return "unknown job"
+        active = session.execute(
+            select(assignments).where(
+                assignments.c.job_id == job.id, assignments.c.status == "active"
+            )
+        ).first()
+        if active is None:
+            return "no active assignment"
+        if active.expires_at < now():
+            return "expired"  # the expiry task frees the job
+        session.execute(
+            update(assignments)
+            .where(assignments.c.id == active.id)
+            .values(status="completed", finished_at=now())
+        )
+        session.execute(
+            update(jobs).where(jobs.c.id == job.id).values(status="completed", updated_at=now())
+        )
+    return "completed"
+
+
+def expire(sessions: sessionmaker[Session], cvat: Cvat) -> dict[str, int]:
+    """Active assignments past their time: completed if CVAT says so, else back to the pool."""
+    counts = {"completed": 0, "expired": 0}
+    with sessions() as session:
+        due = session.execute(
+            select(assignments.c.id, jobs.c.cvat_job_id)
+            .join(jobs, jobs.c.id == assignments.c.job_id)
+            .where(assignments.c.status == "active", assignments.c.expires_at < now())
+        ).all()
+    for assignment_id, cvat_job_id in due:
+        state = cvat.job_state(cvat_job_id)
+        with sessions() as session, session.begin():
+            row = session.execute(
+                select(assignments).where(assignments.c.id == assignment_id).with_for_update()
+            ).first()
+            if row is None or row.status != "active":
+                continue
+            job = session.execute(select(jobs).where(jobs.c.id == row.job_id)).one()
+            if state == "completed":
+                # Finished in time as far as CVAT knows, but its webhook never reached us.
+                session.execute(
+                    update(assignments)
+                    .where(assignments.c.id == row.id)
+                    .values(status="completed", finished_at=now())
+                )
+                session.execute(update(jobs).where(jobs.c.id == job.id).values(status="completed"))
+                counts["completed"] += 1
+                continue
+            session.execute(
+                update(assignments)
+                .where(assignments.c.id == row.id)
+                .values(status="expired", finished_at=now())
+            )
+            session.execute(update(jobs).where(jobs.c.id == job.id).values(status="free"))
+            reset_in_cvat(cvat, job, None)
+            counts["expired"] += 1
+    return counts
