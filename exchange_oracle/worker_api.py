@@ -12,14 +12,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr
 from sqlalchemy import func, insert, select, update
 
+from audio_pipeline.peaks import DEFAULT_ZOOMS
 from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import assignments, escrows, workers
+from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
 
 JOB_TYPE = "audio_transcription"
@@ -295,6 +296,62 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         except AssignmentRefused as exc:
             raise HTTPException(exc.status, exc.detail) from None
         return {"assignment_id": body.assignment_id, "status": "canceled"}
+
+    def owned(wallet: str, assignment_id: str) -> Any:
+        """The caller's own assignment with its job and escrow; 404 for anyone else's."""
+        with context().sessions() as session:
+            row = session.execute(
+                select(
+                    assignments.c.wallet_address,
+                    assignments.c.status,
+                    jobs.c.clip_index,
+                    jobs.c.clip_key,
+                    escrows.c.escrow_address,
+                    escrows.c.chain_id,
+                )
+                .join(jobs, jobs.c.id == assignments.c.job_id)
+                .join(escrows, escrows.c.id == assignments.c.escrow_id)
+                .where(assignments.c.id == assignment_id)
+            ).first()
+        if row is None or row.wallet_address != wallet:
+            raise HTTPException(404, f"no assignment {assignment_id} of yours")
+        return row
+
+    @router.get(
+        "/assignment/{assignment_id}/audio",
+        summary="The assignment's clip (MP3)",
+        response_class=Response,
+    )
+    def assignment_audio(
+        assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> Response:
+        row = owned(token.wallet_address or "", assignment_id)
+        ctx = context()
+        data = ctx.storage.get(ctx.settings.storage_bucket, row.clip_key)
+        return Response(
+            data, media_type="audio/mpeg", headers={"Cache-Control": "private, max-age=3600"}
+        )
+
+    @router.get(
+        "/assignment/{assignment_id}/peaks",
+        summary="Waveform peaks (audiowaveform v2)",
+        response_class=Response,
+    )
+    def assignment_peaks(
+        assignment_id: str,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        zoom: int = 20,
+    ) -> Response:
+        if zoom not in DEFAULT_ZOOMS:
+            raise HTTPException(422, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
+        row = owned(token.wallet_address or "", assignment_id)
+        ctx = context()
+        key = f"{row.escrow_address}@{row.chain_id}/peaks/{row.clip_index:04d}-{zoom}.json"
+        return Response(
+            ctx.storage.get(ctx.settings.storage_bucket, key),
+            media_type="application/json",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
 
     @router.get("/stats", summary="The oracle's counts")
     def oracle_stats(token: Annotated[TokenClaims, Depends(claims)]) -> dict[str, int]:

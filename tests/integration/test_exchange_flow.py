@@ -115,3 +115,40 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
     with ctx.sessions() as s:
         (row,) = s.execute(select(events.inbox)).all()
     assert row.event_type == "escrow_created" and row.status == "done"
+
+    # A worker takes a job and fetches what the annotator page needs; nobody else can.
+    issuer, url = exchange["issuer"], exchange["url"]
+    worker, stranger = (
+        issuer.issue(accounts.account(60).address),
+        issuer.issue(accounts.account(61).address),
+    )
+    for who in (worker, stranger):
+        assert (
+            httpx.post(
+                f"{url}/register", json={}, headers={"Authorization": f"Bearer {who}"}
+            ).status_code
+            == 200
+        )
+    taken = httpx.post(
+        f"{url}/assignment",
+        json={"escrow_address": launched.escrow_address, "chain_id": 1338},
+        headers={"Authorization": f"Bearer {worker}"},
+    ).json()
+    base = f"{url}/assignment/{taken['assignment_id']}"
+    audio = httpx.get(f"{base}/audio", headers={"Authorization": f"Bearer {worker}"})
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg"
+    assert audio.content[:3] == b"ID3" or audio.content[0] == 0xFF
+    peaks = httpx.get(
+        f"{base}/peaks", params={"zoom": 100}, headers={"Authorization": f"Bearer {worker}"}
+    )
+    assert peaks.json()["version"] == 2 and peaks.json()["samples_per_pixel"] == 160
+    assert (
+        httpx.get(
+            f"{base}/peaks", params={"zoom": 7}, headers={"Authorization": f"Bearer {worker}"}
+        ).status_code
+        == 422
+    )
+    assert (
+        httpx.get(f"{base}/audio", headers={"Authorization": f"Bearer {stranger}"}).status_code
+        == 404
+    )
