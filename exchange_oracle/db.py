@@ -42,6 +42,8 @@ escrows = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),
 )
+# GET /job pages through listed escrows newest first.
+Index("ix_escrows_status_created_at", escrows.c.status, escrows.c.created_at, escrows.c.id)
 
 # Job status: pending (being built) -> free <-> assigned -> completed; canceled
 jobs = Table(
