@@ -25,7 +25,7 @@ from audio_pipeline.clips import require_source
 from audio_pipeline.segments import parse_time
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
-from exchange_oracle.db import escrows, events, jobs
+from exchange_oracle.db import assignments, escrows, events, jobs
 from exchange_oracle.manifest import Manifest, ManifestError, parse_manifest, pgp_decryptor
 from exchange_oracle.packing import GtSpan, PackingParams, SourceFile, pack, seed_for
 from oracle_core.chain import Chain, ChainError
@@ -381,3 +381,48 @@ def _make_jobs(
             )
         )
     return len(clips)
+
+
+CANCELABLE = ("ToCancel", "Cancelled")
+
+
+def cancel_escrow(ctx: BuildContext, chain_id: int, address: str) -> str:
+    """Withdraw every job of an escrow the chain says is being canceled; remove its CVAT
+    project. Idempotent; a cancel event for a live escrow is refused (kept pending)."""
+    state = ctx.chain.read_escrow(address)
+    if state.status not in CANCELABLE:
+        raise BuildFailed(f"escrow is {state.status}, not being canceled")
+    with ctx.sessions() as session:
+        row = session.execute(
+            select(escrows).where(
+                escrows.c.chain_id == chain_id, escrows.c.escrow_address == address
+            )
+        ).first()
+    if row is None:
+        return "unknown escrow"
+    if row.cvat_project_id:
+        cvat = ctx.cvat()
+        try:
+            cvat.delete_project(row.cvat_project_id)
+        finally:
+            cvat.close()
+    with transaction(ctx.sessions) as session:
+        session.execute(
+            update(assignments)
+            .where(
+                assignments.c.escrow_id == row.id,
+                assignments.c.status == "active",
+            )
+            .values(status="canceled", finished_at=now())
+        )
+        session.execute(
+            update(jobs)
+            .where(jobs.c.escrow_id == row.id)
+            .values(status="canceled", updated_at=now())
+        )
+        session.execute(
+            update(escrows)
+            .where(escrows.c.id == row.id)
+            .values(status="canceled", cvat_project_id=None, updated_at=now())
+        )
+    return "canceled"

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from exchange_oracle.build import BuildFailed, build_escrow
+from exchange_oracle.build import BuildFailed, build_escrow, cancel_escrow
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import events
 from exchange_oracle.lifecycle import expire
@@ -55,6 +55,9 @@ def process_event(self: Any, inbox_id: str) -> str:
         return "skipped"
     try:
         outcome = handle(ctx, row)
+    except Refused as exc:
+        _record(ctx, inbox_id, FAILED, str(exc))
+        return "refused"
     except TRANSIENT as exc:
         _record(ctx, inbox_id, None, f"{type(exc).__name__}: {exc}")
         raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
@@ -109,7 +112,16 @@ def handle(ctx: ExchangeContext, row: Any) -> str:
         except BuildFailed:
             return "failed"  # the escrow is marked failed and the launcher told why
         return f"{jobs} jobs"
+    if row.event_type == "escrow_canceled":
+        try:
+            return cancel_escrow(ctx.build, row.chain_id, row.escrow_address)
+        except BuildFailed as exc:
+            raise Refused(str(exc)) from None
     return "unhandled"
+
+
+class Refused(Exception):
+    """The event is valid but cannot apply (e.g. cancel of a live escrow): recorded, not retried."""
 
 
 def _record(ctx: ExchangeContext, inbox_id: str, status: str | None, error: str | None) -> None:

@@ -343,6 +343,10 @@ class Chain:
             )
         )
 
+    def request_cancellation(self, escrow: str) -> dict[str, Any]:
+        """The launcher asks to cancel: the escrow goes to ToCancel."""
+        return self.transact(self.escrow_contract(escrow).functions.requestCancellation())
+
     def store_results(
         self, escrow: str, url: str, sha256: str, funds_to_reserve: int
     ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from exchange_oracle import tasks
 from exchange_oracle.app import create_app
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import events, metadata
+from exchange_oracle.db import escrows, events, metadata
 from sandbox import accounts
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
@@ -84,7 +84,14 @@ def exchange(
                 recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
                 reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
             )
-            yield {"url": url, "ctx": ctx, "requester": requester, "issuer": issuer, "lost": lost}
+            yield {
+                "url": url,
+                "ctx": ctx,
+                "requester": requester,
+                "issuer": issuer,
+                "lost": lost,
+                "cvat_url": cvat_url,
+            }
         metadata.drop_all(ctx.engine)
         ctx.engine.dispose()
 
@@ -152,3 +159,80 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
         httpx.get(f"{base}/audio", headers={"Authorization": f"Bearer {stranger}"}).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize("exchange", ["dispatched"], indirect=True)
+def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folder: Path) -> None:  # noqa: F811
+    from audio_oracles.requester import notify
+    from oracle_core.chain import Chain
+
+    url, issuer, ctx = exchange["url"], exchange["issuer"], exchange["ctx"]
+    launched = launch(exchange["requester"], manifest(), Decimal(20), job_folder)
+    listing = {"Authorization": f"Bearer {issuer.listing_token()}"}
+
+    def listed(status: str) -> list[Any]:
+        results: list[Any] = httpx.get(
+            f"{url}/job",
+            headers=listing,
+            params={"escrow_address": launched.escrow_address, "status": status},
+        ).json()["results"]
+        return results
+
+    wait_for(lambda: listed("active"), timeout_s=120, what="jobs listed")
+    with ctx.sessions() as s:
+        project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
+    worker = {"Authorization": f"Bearer {issuer.issue(accounts.account(70).address)}"}
+    httpx.post(f"{url}/register", json={}, headers=worker)
+    taken = httpx.post(
+        f"{url}/assignment",
+        headers=worker,
+        json={"escrow_address": launched.escrow_address, "chain_id": 1338},
+    ).json()
+    launcher = Chain(exchange["requester"].rpc_url, key(accounts.JOB_LAUNCHER))
+    exchange_address = accounts.account(accounts.EXCHANGE_ORACLE).address
+
+    # A cancel event for an escrow the chain does not show as canceling is refused.
+    assert (
+        notify(
+            exchange["requester"],
+            launcher,
+            launched.escrow_address,
+            "escrow_canceled",
+            exchange_address,
+        )
+        is None
+    )
+    time.sleep(1.5)
+    assert listed("active")
+
+    launcher.request_cancellation(launched.escrow_address)
+    assert (
+        notify(
+            exchange["requester"],
+            launcher,
+            launched.escrow_address,
+            "escrow_canceled",
+            exchange_address,
+        )
+        is None
+    )
+    wait_for(lambda: listed("canceled"), what="escrow canceled")
+    assert listed("active") == []
+    with ctx.sessions() as s:
+        statuses = s.execute(select(events.inbox.c.event_type, events.inbox.c.status)).all()
+    assert sorted(statuses) == [
+        ("escrow_canceled", "done"),
+        ("escrow_canceled", "failed"),
+        ("escrow_created", "done"),
+    ]
+    from cvat_sdk import Client
+    from cvat_sdk.api_client.exceptions import NotFoundException
+
+    with Client(exchange["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        with pytest.raises(NotFoundException):
+            client.projects.retrieve(project)
+    mine = httpx.get(f"{url}/assignment", headers=worker).json()["results"]
+    assert [(a["assignment_id"], a["status"]) for a in mine] == [
+        (taken["assignment_id"], "canceled")
+    ]
