@@ -20,15 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs, workers
+from oracle_core.errors import Refusal
 
 
-class AssignmentRefused(Exception):
-    """Why a worker cannot have an assignment; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        self.status = status
-        self.detail = detail
-        super().__init__(detail)
+class AssignmentRefused(Refusal):
+    """Why a worker cannot have an assignment."""
 
 
 @dataclass(frozen=True)

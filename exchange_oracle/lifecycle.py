@@ -16,16 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_oracle.assignments import reset_in_cvat
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs
+from oracle_core.errors import Refusal
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "x-signature-256"
 
 
-class CvatWebhookRejected(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        self.status = status
-        self.detail = detail
-        super().__init__(detail)
+class CvatWebhookRejected(Refusal):
+    """A CVAT delivery we do not accept."""
 
 
 def now() -> datetime:

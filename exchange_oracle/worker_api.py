@@ -68,6 +68,17 @@ class AssignmentOut(BaseModel):
     url: str
 
 
+def paged(page: int, page_size: int, total: int, results: list[Any]) -> dict[str, Any]:
+    """HUMAN App's paging envelope."""
+    return {
+        "page": page,
+        "page_size": page_size,
+        "total_pages": math.ceil(total / page_size),
+        "total_results": total,
+        "results": results,
+    }
+
+
 def hmt(base_units: str | None) -> str:
     return str(Decimal(base_units or 0) / Decimal(10**18))
 
@@ -110,13 +121,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         if unknown:
             raise HTTPException(422, f"unknown field(s) {unknown}; choose from {list(FIELDS)}")
         if job_type not in (None, JOB_TYPE):
-            return {
-                "page": page,
-                "page_size": page_size,
-                "total_pages": 0,
-                "total_results": 0,
-                "results": [],
-            }
+            return paged(page, page_size, 0, [])
         filters: list[ColumnElement[bool]] = [escrows.c.status.in_(LISTED[status])]
         if escrow_address:
             filters.append(escrows.c.escrow_address == escrow_address)
@@ -164,13 +169,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             }
             item.update({k: extra[k] for k in (fields or [])})
             results.append(item)
-        return {
-            "page": page,
-            "page_size": page_size,
-            "total_pages": math.ceil(total / page_size),
-            "total_results": total,
-            "results": results,
-        }
+        return paged(page, page_size, total, results)
 
     @router.post("/register", summary="Bind the worker's wallet to an annotation account")
     def register(
@@ -275,13 +274,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             ).model_dump()
             for r in rows
         ]
-        return {
-            "page": page,
-            "page_size": page_size,
-            "total_pages": math.ceil(total / page_size),
-            "total_results": total,
-            "results": results,
-        }
+        return paged(page, page_size, total, results)
 
     @router.post("/assignment/resign", summary="Give an active assignment back")
     async def resign_assignment(

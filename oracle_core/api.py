@@ -75,7 +75,7 @@ def webhook_router(
         try:
             return await run_in_threadpool(_accept, raw, signature)
         except WebhookRejected as exc:
-            raise HTTPException(exc.status_code, exc.detail) from None
+            raise HTTPException(exc.status, exc.detail) from None
 
     @router.get(
         "/outbox",

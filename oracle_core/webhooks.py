@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from web3 import Web3
 
 from oracle_core.chain import Chain, ChainError
+from oracle_core.errors import Refusal
 
 SIGNATURE_HEADER = "human-signature"
 
@@ -80,13 +81,8 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-class WebhookRejected(Exception):
+class WebhookRejected(Refusal):
     """Why a delivery is refused, with the HTTP status to answer."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        self.status_code = status_code
-        self.detail = detail
-        super().__init__(detail)
 
 
 @dataclass(frozen=True)

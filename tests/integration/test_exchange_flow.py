@@ -119,9 +119,14 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
     wait_for(listed, timeout_s=120, what="jobs listed")
     print(f"escrow_created -> jobs listed in {time.monotonic() - started:.1f} s")
     ctx: ExchangeContext = exchange["ctx"]
-    with ctx.sessions() as s:
-        (row,) = s.execute(select(events.inbox)).all()
-    assert row.event_type == "escrow_created" and row.status == "done"
+
+    def inbox_done() -> bool:
+        # Jobs are listable a moment before the task records the event as done.
+        with ctx.sessions() as s:
+            (row,) = s.execute(select(events.inbox)).all()
+        return bool(row.event_type == "escrow_created" and row.status == "done")
+
+    wait_for(inbox_done, what="the event marked done")
 
     # A worker takes a job and fetches what the annotator page needs; nobody else can.
     issuer, url = exchange["issuer"], exchange["url"]
