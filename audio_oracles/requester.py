@@ -18,7 +18,7 @@ from pydantic import Field
 
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
-from oracle_core.storage import ObjectStorage, UrlPolicy
+from oracle_core.storage import ObjectStorage, storage_from_settings
 from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, now_iso, sign
 
 HMT = 10**18
@@ -110,13 +110,7 @@ def launch(
     amount = int(amount_hmt * HMT)
     if chain.hmt_balance(chain.address) < amount:
         raise LaunchError(f"{chain.address} holds less than {amount_hmt} HMT")
-    storage = ObjectStorage(
-        settings.storage_endpoint_url,
-        settings.storage_access_key.get_secret_value() if settings.storage_access_key else None,
-        settings.storage_secret_key.get_secret_value() if settings.storage_secret_key else None,
-        settings.storage_region,
-        UrlPolicy(allow_private=settings.allow_private_urls),
-    )
+    storage = storage_from_settings(settings)
     job = uuid.uuid4().hex[:12]
     manifest = dict(manifest)
     if data_dir is not None:

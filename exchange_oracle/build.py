@@ -58,8 +58,7 @@ class BuildContext:
 
     @property
     def policy(self) -> UrlPolicy:
-        s = self.settings
-        return UrlPolicy(allow_private=s.allow_private_urls, allow_hosts=tuple(s.url_allow_hosts))
+        return self.settings.url_policy()
 
 
 def now() -> datetime:

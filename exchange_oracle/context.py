@@ -13,7 +13,7 @@ from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
 from oracle_core.chain import Chain
 from oracle_core.db import make_engine, make_sessionmaker
-from oracle_core.storage import ObjectStorage, UrlPolicy
+from oracle_core.storage import ObjectStorage, storage_from_settings
 
 
 @dataclass
@@ -35,14 +35,7 @@ class ExchangeContext:
 
     @cached_property
     def storage(self) -> ObjectStorage:
-        s = self.settings
-        return ObjectStorage(
-            s.storage_endpoint_url,
-            s.storage_access_key.get_secret_value() if s.storage_access_key else None,
-            s.storage_secret_key.get_secret_value() if s.storage_secret_key else None,
-            s.storage_region,
-            UrlPolicy(allow_private=s.allow_private_urls, allow_hosts=tuple(s.url_allow_hosts)),
-        )
+        return storage_from_settings(self.settings)
 
     def cvat(self) -> Cvat:
         s = self.settings

@@ -9,12 +9,15 @@ a retry can only ever land the same transaction hash.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -67,10 +70,9 @@ def redis_lock_factory(redis_url: str, timeout_s: float = 300) -> Callable[[str]
     return factory
 
 
+@cache
 def _abi(name: str) -> list[dict[str, Any]]:
-    import json
-    from pathlib import Path
-
+    """Read once per process: contract objects are made on every chain call."""
     path = Path(ARTIFACTS_FOLDER) / "contracts" / f"{name}.sol" / f"{name}.json"
     abi: list[dict[str, Any]] = json.loads(path.read_text())["abi"]
     return abi

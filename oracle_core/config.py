@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from oracle_core.storage import UrlPolicy
+
 
 class OracleSettings(BaseSettings):
     """What every oracle needs; each oracle's settings add their own fields."""
@@ -39,6 +41,11 @@ class OracleSettings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="bearer token for the operator endpoints (outbox listing); unset = off"
     )
+
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            allow_private=self.allow_private_urls, allow_hosts=tuple(self.url_allow_hosts)
+        )
 
     def signing_key(self) -> str:
         if self.private_key is None:

@@ -7,13 +7,16 @@ import ipaddress
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import boto3
 import httpx
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from oracle_core.config import OracleSettings
 
 # Names that reach a cloud's instance metadata service whatever the resolver says.
 METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data", "metadata.azure.com"}
@@ -269,3 +272,15 @@ def fetch_url(
                 chunks.append(chunk)
             return b"".join(chunks)
     raise StorageError(f"{url}: too many redirects")
+
+
+def storage_from_settings(settings: OracleSettings) -> ObjectStorage:
+    """The oracle's (or requester's) own bucket endpoint, as configured."""
+    secret = settings.storage_secret_key
+    return ObjectStorage(
+        settings.storage_endpoint_url,
+        settings.storage_access_key.get_secret_value() if settings.storage_access_key else None,
+        secret.get_secret_value() if secret else None,
+        settings.storage_region,
+        settings.url_policy(),
+    )
