@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException, Request
@@ -18,6 +19,7 @@ from exchange_oracle.lifecycle import (
 from exchange_oracle.worker_api import worker_router
 from oracle_core.api import webhook_router
 
+log = logging.getLogger(__name__)
 ACCEPTED = {
     "escrow_created": "launcher",
     "escrow_canceled": "launcher",
@@ -28,15 +30,20 @@ ACCEPTED = {
 
 
 def create_app(
-    context: ExchangeContext | None = None, on_event: Callable[[str], None] | None = None
+    context: ExchangeContext | None = None,
+    on_event: Callable[[str], None] | None = None,
+    on_export: Callable[[int], object] | None = None,
 ) -> FastAPI:
-    """`on_event` receives each newly accepted inbox id; by default the Celery task."""
+    """`on_event` receives each newly accepted inbox id, `on_export` each escrow whose last
+    job was just completed; by default both go to Celery tasks."""
     ctx = context or ExchangeContext()
-    if on_event is None:
+    if on_event is None or on_export is None:
         from exchange_oracle import tasks
 
         tasks.use(ctx)
-        on_event = tasks.process_event.delay
+        on_event = on_event or tasks.process_event.delay
+        on_export = on_export or tasks.export_annotations.delay
+    export_later = on_export
     app = FastAPI(
         title="audio-oracles exchange oracle",
         description="HUMAN Protocol exchange oracle for audio annotation",
@@ -63,9 +70,15 @@ def create_app(
 
         def run() -> str:
             doc = verify_cvat_webhook(ctx.sessions, raw, signature)
-            if doc.get("event") == "update:job" and doc["job"].get("state") == "completed":
-                return job_completed_in_cvat(ctx.sessions, int(doc["job"]["id"]))
-            return "ignored"
+            if doc.get("event") != "update:job" or doc["job"].get("state") != "completed":
+                return "ignored"
+            result, finished_escrow = job_completed_in_cvat(ctx.sessions, int(doc["job"]["id"]))
+            if finished_escrow is not None:
+                try:
+                    export_later(finished_escrow)
+                except Exception as exc:  # the reconciliation task picks the escrow up
+                    log.warning("could not queue the export of escrow %s: %s", finished_escrow, exc)
+            return result
 
         try:
             return {"result": await run_in_threadpool(run)}

@@ -114,9 +114,19 @@ def _take(
         ).first()
         if unfinished is not None:
             raise AssignmentRefused(400, "you already have an unfinished assignment in this escrow")
+        # A worker whose work on a job was rejected gets another job; someone else redoes it.
+        rejected_before = select(assignments.c.job_id).where(
+            assignments.c.escrow_id == escrow.id,
+            assignments.c.wallet_address == wallet,
+            assignments.c.status == "rejected",
+        )
         job = session.execute(
             select(jobs)
-            .where(jobs.c.escrow_id == escrow.id, jobs.c.status == "free")
+            .where(
+                jobs.c.escrow_id == escrow.id,
+                jobs.c.status == "free",
+                jobs.c.id.not_in(rejected_before),
+            )
             .order_by(jobs.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -125,7 +135,11 @@ def _take(
             free = session.execute(
                 select(func.count())
                 .select_from(jobs)
-                .where(jobs.c.escrow_id == escrow.id, jobs.c.status == "free")
+                .where(
+                    jobs.c.escrow_id == escrow.id,
+                    jobs.c.status == "free",
+                    jobs.c.id.not_in(rejected_before),
+                )
             ).scalar_one()
             if free:
                 raise _AllLocked

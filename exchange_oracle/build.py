@@ -4,7 +4,6 @@ moment their CVAT task is ready (so jobs become listable one by one)."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -22,15 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_peaks, detect_speech
 from audio_pipeline.clips import require_source
-from audio_pipeline.segments import parse_time
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, events, jobs
-from exchange_oracle.manifest import Manifest, ManifestError, parse_manifest, pgp_decryptor
-from exchange_oracle.packing import GtSpan, PackingParams, SourceFile, pack, seed_for
+from exchange_oracle.packing import PackingParams, SourceFile, pack, seed_for
 from oracle_core.chain import Chain, ChainError
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
+from oracle_core.ground_truth import GroundTruthError, GtSpan
+from oracle_core.ground_truth import read_gt as read_ground_truth
+from oracle_core.manifest import Manifest, ManifestError, parse_manifest, pgp_decryptor
 from oracle_core.storage import (
     ObjectStorage,
     StorageError,
@@ -95,30 +95,10 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
 
 
 def read_gt(text: str) -> list[GtSpan]:
-    """Ground truth TSV: filename, start, stop, label, text, span_id (times H:MM:SS.f)."""
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    needed = {"filename", "start", "stop", "label", "text"}
-    if not rows or not needed <= set(rows[0]):
-        raise BuildFailed(f"ground truth needs the columns {', '.join(sorted(needed))}")
-    spans = []
-    for n, row in enumerate(rows, start=2):
-        try:
-            start, stop = parse_time(row["start"]), parse_time(row["stop"])
-        except ValueError as exc:
-            raise BuildFailed(f"ground truth line {n}: {exc}") from None
-        if stop <= start:
-            raise BuildFailed(f"ground truth line {n}: stop is not after start")
-        spans.append(
-            GtSpan(
-                row["filename"],
-                round(start * 1000),
-                round(stop * 1000),
-                row["label"],
-                row["text"],
-                row.get("span_id") or f"gt{n}",
-            )
-        )
-    return spans
+    try:
+        return read_ground_truth(text)
+    except GroundTruthError as exc:
+        raise BuildFailed(str(exc)) from None
 
 
 def fetch_manifest(ctx: BuildContext, url: str, manifest_hash: str) -> Manifest:

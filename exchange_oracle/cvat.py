@@ -4,6 +4,7 @@ twice."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 from cvat_sdk import Client, models
 
-from exchange_oracle.manifest import Annotation
+from oracle_core.manifest import Annotation
 
 TRANSCRIPTION = "transcription"
 
@@ -139,6 +140,23 @@ class Cvat:
             ),
         )
 
+    def intervals(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's intervals as CVAT stores them (clip ms, label and attribute spec ids)."""
+        data, _ = self.client.api_client.jobs_api.retrieve_annotations(job_id)
+        return [
+            {
+                "label_id": int(i.label_id),
+                "start": int(i.start),
+                "stop": None if i.stop is None else int(i.stop),
+                "source": str(getattr(i, "source", "manual") or "manual"),
+                "score": float(getattr(i, "score", 1.0) or 1.0),
+                "attributes": [
+                    {"spec_id": int(a.spec_id), "value": str(a.value)} for a in i.attributes
+                ],
+            }
+            for i in (data.intervals or [])
+        ]
+
     def assign(self, job_id: int, user_id: int | None) -> None:
         self.client.api_client.jobs_api.partial_update(
             job_id, patched_job_write_request=models.PatchedJobWriteRequest(assignee=user_id)
@@ -179,4 +197,8 @@ class Cvat:
         return None
 
     def delete_project(self, project_id: int) -> None:
-        self.client.projects.remove_by_ids([project_id])
+        """Idempotent: a project already gone is fine (a retried cleanup)."""
+        from cvat_sdk.api_client.exceptions import NotFoundException
+
+        with contextlib.suppress(NotFoundException):
+            self.client.api_client.projects_api.destroy(project_id)

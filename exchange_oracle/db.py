@@ -24,7 +24,9 @@ metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
 TS = DateTime(timezone=True)
 
-# Escrow status: building -> ready -> completed | failed | canceled
+# Escrow status: building -> ready -> exporting (every job done) -> validation (annotations
+# sent to the recording oracle) -> ready again if work was rejected, or recorded (accepted)
+# -> completed (paid and cleaned up); failed | canceled on the way.
 escrows = Table(
     "escrows",
     metadata,
@@ -38,6 +40,7 @@ escrows = Table(
     Column("cvat_webhook_id", Integer),
     Column("webhook_secret", String(64)),
     Column("reward_per_job", String(80)),  # token base units, as text: fits any uint256
+    Column("iteration", Integer, nullable=False, server_default=text("0")),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),
@@ -71,7 +74,8 @@ jobs = Table(
     UniqueConstraint("escrow_id", "clip_index"),
 )
 
-# Assignment status: active -> completed | expired | canceled (resigned) | rejected
+# Assignment status: active -> completed (-> rejected by the recording oracle) | expired |
+# canceled (resigned, or the escrow was canceled)
 assignments = Table(
     "assignments",
     metadata,

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_oracle.assignments import reset_in_cvat
+from exchange_oracle.completion import complete_assignment
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs
 from oracle_core.errors import Refusal
@@ -53,37 +54,57 @@ def verify_cvat_webhook(
     return dict(doc)
 
 
-def job_completed_in_cvat(sessions: sessionmaker[Session], cvat_job_id: int) -> str:
-    """The active assignment of this CVAT job is done, if it has not expired."""
+def job_completed_in_cvat(
+    sessions: sessionmaker[Session], cvat_job_id: int
+) -> tuple[str, int | None]:
+    """The active assignment of this CVAT job is done, if it has not expired. Returns what
+    happened and, when this finished the escrow's last job, the escrow's id to export."""
     with sessions() as session, session.begin():
         job = session.execute(
             select(jobs).where(jobs.c.cvat_job_id == cvat_job_id).with_for_update()
         ).first()
         if job is None:
-            return "unknown job"
+            return "unknown job", None
         active = session.execute(
             select(assignments).where(
                 assignments.c.job_id == job.id, assignments.c.status == "active"
             )
         ).first()
         if active is None:
-            return "no active assignment"
+            return "no active assignment", None
         if active.expires_at < now():
-            return "expired"  # the expiry task frees the job
-        session.execute(
-            update(assignments)
-            .where(assignments.c.id == active.id)
-            .values(status="completed", finished_at=now())
-        )
-        session.execute(
-            update(jobs).where(jobs.c.id == job.id).values(status="completed", updated_at=now())
-        )
-    return "completed"
+            return "expired", None  # the expiry task frees the job
+        return "completed", complete_assignment(session, active.id, job.id)
 
 
-def expire(sessions: sessionmaker[Session], cvat: Cvat) -> dict[str, int]:
-    """Active assignments past their time: completed if CVAT says so, else back to the pool."""
-    counts = {"completed": 0, "expired": 0}
+def reconcile(sessions: sessionmaker[Session], cvat: Cvat) -> tuple[int, list[int]]:
+    """Ask CVAT about every active assignment, so a lost webhook delays a completion but
+    never loses it. Returns how many were completed and the escrows now ready to export."""
+    with sessions() as session:
+        active = (
+            session.execute(
+                select(jobs.c.cvat_job_id)
+                .join(assignments, assignments.c.job_id == jobs.c.id)
+                .where(assignments.c.status == "active", assignments.c.expires_at >= now())
+            )
+            .scalars()
+            .all()
+        )
+    completed, finished = 0, []
+    for cvat_job_id in active:
+        if cvat.job_state(cvat_job_id) != "completed":
+            continue
+        result, escrow_id = job_completed_in_cvat(sessions, cvat_job_id)
+        completed += result == "completed"
+        if escrow_id is not None:
+            finished.append(escrow_id)
+    return completed, finished
+
+
+def expire(sessions: sessionmaker[Session], cvat: Cvat) -> dict[str, Any]:
+    """Active assignments past their time: completed if CVAT says so, else back to the pool.
+    `finished` lists escrows whose last job this completed."""
+    counts: dict[str, Any] = {"completed": 0, "expired": 0, "finished": []}
     with sessions() as session:
         due = session.execute(
             select(assignments.c.id, jobs.c.cvat_job_id)
@@ -101,12 +122,9 @@ def expire(sessions: sessionmaker[Session], cvat: Cvat) -> dict[str, int]:
             job = session.execute(select(jobs).where(jobs.c.id == row.job_id)).one()
             if state == "completed":
                 # Finished in time as far as CVAT knows, but its webhook never reached us.
-                session.execute(
-                    update(assignments)
-                    .where(assignments.c.id == row.id)
-                    .values(status="completed", finished_at=now())
-                )
-                session.execute(update(jobs).where(jobs.c.id == job.id).values(status="completed"))
+                escrow_id = complete_assignment(session, row.id, job.id)
+                if escrow_id is not None:
+                    counts["finished"].append(escrow_id)
                 counts["completed"] += 1
                 continue
             session.execute(

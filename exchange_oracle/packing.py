@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from audio_pipeline.clips import Region
+from oracle_core.ground_truth import GtSpan
 
 HONEYPOT_CONTEXT_MS = 500
 
@@ -21,18 +22,6 @@ class SourceFile:
     name: str
     duration_ms: int
     speech: tuple[tuple[int, int], ...] = ()  # VAD segments, ms
-
-
-@dataclass(frozen=True)
-class GtSpan:
-    """One ground-truth segment: where, and what a good annotator would write."""
-
-    filename: str
-    start_ms: int
-    end_ms: int
-    label: str
-    text: str
-    span_id: str
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,33 @@ and outgoing events delivered. `celery -A exchange_oracle.tasks worker -B` runs 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from exchange_oracle.build import BuildFailed, build_escrow, cancel_escrow
+from exchange_oracle.completion import (
+    NotPaid,
+    clean_up,
+    escrow_recorded,
+    export_escrow,
+    reject_assignments,
+)
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import events
-from exchange_oracle.lifecycle import expire
+from exchange_oracle.db import escrows, events
+from exchange_oracle.lifecycle import expire, reconcile
 from oracle_core.chain import ChainError
-from oracle_core.events import DONE, FAILED, dispatch_after_commit, stale_inbox
+from oracle_core.events import dispatch_after_commit
 from oracle_core.storage import StorageError
-from oracle_core.tasks import OutboxContext, make_celery, register_outbox_tasks
+from oracle_core.tasks import (
+    UNHANDLED,
+    OutboxContext,
+    Refused,
+    make_celery,
+    register_inbox_tasks,
+    register_outbox_tasks,
+)
 
 log = logging.getLogger(__name__)
 _context: ExchangeContext | None = None
@@ -37,75 +51,12 @@ def use(ctx: ExchangeContext) -> None:
     dispatch_after_commit(ctx.sessions, lambda row_id: deliver_outbox.delay(row_id))
 
 
-app = make_celery("exchange_oracle", ExchangeContext().settings.celery_broker_url)
-deliver_outbox, sweep_outbox = register_outbox_tasks(
-    app, lambda: OutboxContext(context().settings, context().sessions, events, context().chain)
-)
 TRANSIENT = (ChainError, StorageError, ConnectionError, TimeoutError, OSError)
 
 
-@app.task(name="exchange_oracle.process_event", bind=True, max_retries=8)
-def process_event(self: Any, inbox_id: str) -> str:
-    """Handle one accepted event once; transient failures retry with growing delays."""
+def handle(row: Any) -> str:
+    """One accepted event, by type."""
     ctx = context()
-    inbox = events.inbox
-    with ctx.sessions() as session:
-        row = session.execute(select(inbox).where(inbox.c.id == inbox_id)).first()
-    if row is None or row.status in (DONE, FAILED):
-        return "skipped"
-    try:
-        outcome = handle(ctx, row)
-    except Refused as exc:
-        _record(ctx, inbox_id, FAILED, str(exc))
-        return "refused"
-    except TRANSIENT as exc:
-        _record(ctx, inbox_id, None, f"{type(exc).__name__}: {exc}")
-        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
-    _record(
-        ctx,
-        inbox_id,
-        DONE if outcome != "unhandled" else None,
-        None if outcome != "unhandled" else f"no handler for {row.event_type} yet",
-    )
-    return outcome
-
-
-INBOX_SWEEP_S = 30.0
-
-
-@app.task(name="exchange_oracle.sweep_inbox")
-def sweep_inbox(older_than_s: float = INBOX_SWEEP_S) -> int:
-    """Dispatch again any accepted event still pending: nothing accepted is ever dropped."""
-    with context().sessions() as session:
-        ids = stale_inbox(session, events, older_than_s)
-    for inbox_id in ids:
-        process_event.delay(inbox_id)
-    return len(ids)
-
-
-app.conf.beat_schedule["sweep-inbox"] = {"task": sweep_inbox.name, "schedule": INBOX_SWEEP_S}
-
-
-EXPIRY_EVERY_S = 5.0
-
-
-@app.task(name="exchange_oracle.expire_assignments")
-def expire_assignments() -> dict[str, int]:
-    ctx = context()
-    cvat = ctx.cvat()
-    try:
-        return expire(ctx.sessions, cvat)
-    finally:
-        cvat.close()
-
-
-app.conf.beat_schedule["expire-assignments"] = {
-    "task": expire_assignments.name,
-    "schedule": EXPIRY_EVERY_S,
-}
-
-
-def handle(ctx: ExchangeContext, row: Any) -> str:
     if row.event_type == "escrow_created":
         try:
             jobs = build_escrow(ctx.build, row.chain_id, row.escrow_address)
@@ -117,17 +68,83 @@ def handle(ctx: ExchangeContext, row: Any) -> str:
             return cancel_escrow(ctx.build, row.chain_id, row.escrow_address)
         except BuildFailed as exc:
             raise Refused(str(exc)) from None
-    return "unhandled"
+    if row.event_type == "submission_rejected":
+        rejected = (row.event_data or {}).get("assignments")
+        if not isinstance(rejected, list):
+            raise Refused("submission_rejected needs event_data.assignments: a list")
+        return reject_assignments(ctx.build, row.chain_id, row.escrow_address, rejected)
+    if row.event_type == "job_completed":
+        return escrow_recorded(ctx.build, row.chain_id, row.escrow_address)
+    if row.event_type == "escrow_completed":
+        try:
+            return clean_up(ctx.build, row.chain_id, row.escrow_address)
+        except NotPaid as exc:
+            raise Refused(str(exc)) from None
+    return UNHANDLED
 
 
-class Refused(Exception):
-    """The event is valid but cannot apply (e.g. cancel of a live escrow): recorded, not retried."""
+app = make_celery("exchange_oracle", ExchangeContext().settings.celery_broker_url)
+deliver_outbox, sweep_outbox = register_outbox_tasks(
+    app, lambda: OutboxContext(context().settings, context().sessions, events, context().chain)
+)
+process_event, sweep_inbox = register_inbox_tasks(
+    app, lambda: context().sessions, events, handle, TRANSIENT
+)
 
 
-def _record(ctx: ExchangeContext, inbox_id: str, status: str | None, error: str | None) -> None:
-    inbox = events.inbox
-    values: dict[str, Any] = {"attempts": inbox.c.attempts + 1, "error": error}
-    if status:
-        values.update(status=status, processed_at=datetime.now(UTC))
-    with ctx.sessions() as session, session.begin():
-        session.execute(update(inbox).where(inbox.c.id == inbox_id).values(**values))
+@app.task(name="exchange_oracle.export_annotations", bind=True, max_retries=8)
+def export_annotations(self: Any, escrow_id: int) -> str:
+    """Every job of the escrow is done: annotations to the bucket, `job_finished` out."""
+    try:
+        return export_escrow(context().build, escrow_id)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
+
+
+EXPIRY_EVERY_S = 5.0
+
+
+@app.task(name="exchange_oracle.expire_assignments")
+def expire_assignments() -> dict[str, Any]:
+    ctx = context()
+    cvat = ctx.cvat()
+    try:
+        counts = expire(ctx.sessions, cvat)
+    finally:
+        cvat.close()
+    for escrow_id in counts["finished"]:
+        export_annotations.delay(escrow_id)
+    return counts
+
+
+RECONCILE_EVERY_S = 30.0
+
+
+@app.task(name="exchange_oracle.reconcile")
+def reconcile_with_cvat(stale_s: float = RECONCILE_EVERY_S) -> dict[str, int]:
+    """Completions whose CVAT webhook was lost, and exports whose hand-off was lost."""
+    ctx = context()
+    cvat = ctx.cvat()
+    try:
+        completed, finished = reconcile(ctx.sessions, cvat)
+    finally:
+        cvat.close()
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_s)
+    with ctx.sessions() as session:
+        stale = session.execute(
+            select(escrows.c.id).where(
+                escrows.c.status == "exporting", escrows.c.updated_at < cutoff
+            )
+        ).scalars()
+        finished += list(stale)
+    for escrow_id in dict.fromkeys(finished):
+        export_annotations.delay(escrow_id)
+    return {"completed": completed, "exports": len(set(finished))}
+
+
+app.conf.beat_schedule.update(
+    {
+        "expire-assignments": {"task": expire_assignments.name, "schedule": EXPIRY_EVERY_S},
+        "reconcile": {"task": reconcile_with_cvat.name, "schedule": RECONCILE_EVERY_S},
+    }
+)

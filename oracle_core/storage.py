@@ -162,6 +162,16 @@ class ObjectStorage:
         base = self.endpoint_url or "https://s3.amazonaws.com"
         return f"{base}/{bucket}/{quote(key)}"
 
+    def presigned_url(self, bucket: str, key: str, expires_s: int = 7 * 24 * 3600) -> str:
+        """A GET URL a peer can read without our keys (SigV4 allows at most seven days)."""
+        url: str = self._call(
+            lambda: self._s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+            ),
+            f"sign a URL for s3://{bucket}/{key}",
+        )
+        return url
+
     def ensure_bucket(self, bucket: str, public_read: bool = False) -> None:
         try:
             self._s3.head_bucket(Bucket=bucket)

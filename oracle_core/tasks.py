@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from celery import Celery
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
-from oracle_core.events import Backoff, EventTables, deliver, due
+from oracle_core.events import DONE, FAILED, Backoff, EventTables, deliver, due, stale_inbox
 from oracle_core.registration import webhook_url
 
 log = logging.getLogger(__name__)
@@ -88,3 +90,67 @@ def register_outbox_tasks(app: Celery, context: Callable[[], OutboxContext]) -> 
         "sweep-outbox": {"task": sweep_outbox.name, "schedule": SWEEP_EVERY_S},
     }
     return deliver_outbox, sweep_outbox
+
+
+class Refused(Exception):
+    """The event is valid but cannot apply (e.g. cancel of a live escrow): recorded, not retried."""
+
+
+UNHANDLED = "unhandled"
+INBOX_SWEEP_S = 30.0
+
+
+def register_inbox_tasks(
+    app: Celery,
+    sessions: Callable[[], sessionmaker[Session]],
+    tables: EventTables,
+    handle: Callable[[Any], str],
+    transient: tuple[type[BaseException], ...],
+) -> tuple[Any, Any]:
+    """Adds `process_event(inbox_id)` and `sweep_inbox()` (on beat) to `app`. `handle`
+    gets the inbox row and returns what it did (or UNHANDLED); it raises Refused for an
+    event that cannot apply, or one of `transient` for a failure worth retrying."""
+    inbox = tables.inbox
+
+    def record(inbox_id: str, status: str | None, error: str | None) -> None:
+        values: dict[str, Any] = {"attempts": inbox.c.attempts + 1, "error": error}
+        if status:
+            values.update(status=status, processed_at=datetime.now(UTC))
+        with sessions()() as session, session.begin():
+            session.execute(update(inbox).where(inbox.c.id == inbox_id).values(**values))
+
+    @app.task(name=f"{app.main}.process_event", bind=True, max_retries=8)
+    def process_event(self: Any, inbox_id: str) -> str:
+        """Handle one accepted event once; transient failures retry with growing delays."""
+        with sessions()() as session:
+            row = session.execute(select(inbox).where(inbox.c.id == inbox_id)).first()
+        if row is None or row.status in (DONE, FAILED):
+            return "skipped"
+        try:
+            outcome = handle(row)
+        except Refused as exc:
+            record(inbox_id, FAILED, str(exc))
+            return "refused"
+        except transient as exc:
+            record(inbox_id, None, f"{type(exc).__name__}: {exc}")
+            raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
+        if outcome == UNHANDLED:
+            record(inbox_id, None, f"no handler for {row.event_type}")
+        else:
+            record(inbox_id, DONE, None)
+        return outcome
+
+    @app.task(name=f"{app.main}.sweep_inbox")
+    def sweep_inbox(older_than_s: float = INBOX_SWEEP_S) -> int:
+        """Dispatch again any accepted event still pending: nothing accepted is ever dropped."""
+        with sessions()() as session:
+            ids = stale_inbox(session, tables, older_than_s)
+        for inbox_id in ids:
+            process_event.delay(inbox_id)
+        return len(ids)
+
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "sweep-inbox": {"task": sweep_inbox.name, "schedule": INBOX_SWEEP_S},
+    }
+    return process_event, sweep_inbox

@@ -21,7 +21,7 @@ from exchange_oracle.app import create_app
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, metadata
-from exchange_oracle.manifest import Annotation
+from oracle_core.manifest import Annotation
 from sandbox.accounts import account
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
@@ -372,7 +372,7 @@ def test_expiry_frees_unfinished_jobs_but_keeps_finished_work(
         ).scalar_one()
     cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
     cvat.set_state(done_job, "completed")  # no webhook reaches us: only CVAT knows
-    assert expire(ctx.sessions, cvat) == {"completed": 1, "expired": 1}
+    assert expire(ctx.sessions, cvat) == {"completed": 1, "expired": 1, "finished": []}
     assert _assignment(ctx, finished["assignment_id"]).status == "completed"
     assert _assignment(ctx, abandoned["assignment_id"]).status == "expired"
     with ctx.sessions() as s:
@@ -383,5 +383,5 @@ def test_expiry_frees_unfinished_jobs_but_keeps_finished_work(
     with Client(oracle["cvat_url"]) as client:
         client.login(("admin", "admin-password"))
         assert client.jobs.retrieve(left_job).assignee is None
-    assert expire(ctx.sessions, cvat) == {"completed": 0, "expired": 0}
+    assert expire(ctx.sessions, cvat) == {"completed": 0, "expired": 0, "finished": []}
     cvat.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exchange_oracle.manifest import ManifestError, parse_manifest, pgp_decryptor
+from oracle_core.manifest import ManifestError, parse_manifest, pgp_decryptor
 
 GOOD: dict[str, Any] = {
     "version": 2,

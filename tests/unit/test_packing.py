@@ -7,7 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange_oracle.packing import GtSpan, PackingParams, SourceFile, cut_points, pack, seed_for
+from exchange_oracle.packing import PackingParams, SourceFile, cut_points, pack, seed_for
+from oracle_core.ground_truth import GtSpan
 
 GT = [
     GtSpan("gt.wav", s, s + 2_000, "speech", f"sentence {i}", f"s{i}")

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from audio_pipeline.errors import InvalidParameterError
+from audio_pipeline.normalize import get_normalizer
+from audio_pipeline.validation import AnnotationRules, AttributeRule, LabelRule, ValidationSpec
 from oracle_core.storage import BucketUrl
 
 AttributeType = Literal["select", "radio", "checkbox", "text", "number"]
@@ -96,6 +99,15 @@ class Details(_Strict):
     allow_overlap: bool = False
     export_formats: list[str] = Field(default_factory=lambda: ["native"])
 
+    @field_validator("normalizer")
+    @classmethod
+    def _known_normalizer(cls, value: str) -> str:
+        try:
+            get_normalizer(value)
+        except InvalidParameterError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
 
 class Annotation(_Strict):
     description: Annotated[str, Field(min_length=1)]
@@ -139,6 +151,35 @@ class Manifest(_Strict):
 
     def attribute(self, name: str) -> SharedAttribute:
         return next(a for a in self.annotation.shared_attributes if a.name == name)
+
+    def rules(self, clip_ms: int | None = None) -> AnnotationRules:
+        """What a complete annotation of one clip looks like under this manifest."""
+        a = self.annotation
+        return AnnotationRules(
+            labels={
+                lb.name: LabelRule(lb.name, lb.transcription, tuple(lb.attributes))
+                for lb in a.labels
+            },
+            attributes={
+                s.name: AttributeRule(
+                    s.name, tuple(s.values) if s.type in ("select", "radio") else (), s.required
+                )
+                for s in a.shared_attributes
+            },
+            allow_overlap=a.details.allow_overlap,
+            max_segment_ms=round(a.details.max_segment_duration * 1000),
+            clip_ms=clip_ms,
+        )
+
+    def validation_spec(self, clip_ms: int | None = None) -> ValidationSpec:
+        a = self.annotation
+        return ValidationSpec(
+            metric=a.validation.target_metric,
+            target=a.validation.target_score,
+            rules=self.rules(clip_ms),
+            normalizer=a.details.normalizer,
+            tolerance_ms=a.details.boundary_tolerance,
+        )
 
 
 def _describe(exc: ValidationError) -> list[str]:

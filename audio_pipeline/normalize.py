@@ -1,0 +1,96 @@
+"""Text normalisers applied to both sides before WER/CER, so scores measure words, not
+typography. `basic`: Unicode NFKC, case folding, punctuation removed (apostrophes inside
+words kept), whitespace collapsed. `en`: basic, then digits spelt out as English words
+("42" -> "forty two", "3.5" -> "three point five")."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from audio_pipeline.errors import InvalidParameterError
+
+Normalizer = Callable[[str], str]
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _strip_punctuation(text: str) -> str:
+    out = []
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if ch == "'":
+            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+            out.append(ch if inside else " ")
+        elif cat[0] in "PS":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def basic(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
+    return " ".join(_strip_punctuation(text).split())
+
+
+_ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def english_number(n: int) -> str:
+    """A non-negative integer in words: 1905 -> "one thousand nine hundred five"."""
+    if n < 0:
+        raise InvalidParameterError(f"{n} is negative")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return f"{_ONES[hundreds]} hundred" + (f" {english_number(rest)}" if rest else "")
+    for value, name in _SCALES:
+        if n >= value:
+            high, rest = divmod(n, value)
+            return f"{english_number(high)} {name}" + (f" {english_number(rest)}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def _spell_english(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if "." in token and token.count(".") == 1 and "," not in token:
+        whole, frac = token.split(".")
+        return f"{english_number(int(whole))} point " + " ".join(_ONES[int(d)] for d in frac)
+    digits = token.replace(",", "").replace(".", "")
+    if len(digits) > 15:
+        return " ".join(_ONES[int(d)] for d in digits)
+    return english_number(int(digits))
+
+
+def english(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return basic(_NUMBER.sub(lambda m: f" {_spell_english(m)} ", text))
+
+
+NORMALIZERS: dict[str, Normalizer] = {"basic": basic, "en": english}
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?$")
+
+
+def get_normalizer(name: str) -> Normalizer:
+    """A normaliser by name; a language code without its own rules (e.g. "de") uses
+    `basic`, and a regional code uses its language ("en-GB" -> "en")."""
+    if name in NORMALIZERS:
+        return NORMALIZERS[name]
+    if _LANGUAGE.match(name):
+        return NORMALIZERS.get(re.split("[-_]", name)[0], basic)
+    raise InvalidParameterError(
+        f"unknown normalizer '{name}': use {', '.join(NORMALIZERS)} or a language code"
+    )

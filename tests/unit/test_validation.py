@@ -1,0 +1,188 @@
+"""The validation module: normalisers, WER/CER (equal to jiwer's), matching, completeness."""
+
+from __future__ import annotations
+
+import jiwer
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audio_pipeline.errors import InvalidParameterError
+from audio_pipeline.normalize import basic, english, english_number, get_normalizer
+from audio_pipeline.validation import (
+    AnnotationRules,
+    AttributeRule,
+    Interval,
+    LabelRule,
+    Reference,
+    ValidationSpec,
+    char_error_rate,
+    check_annotations,
+    match_segments,
+    score_assignment,
+    summarize,
+    word_error_rate,
+)
+
+RULES = AnnotationRules(
+    labels={
+        "speech": LabelRule("speech", True, ("gender",)),
+        "noise": LabelRule("noise", False, ()),
+    },
+    attributes={"gender": AttributeRule("gender", ("female", "male", "unknown"))},
+    max_segment_ms=15_000,
+    clip_ms=60_000,
+)
+REFS = [
+    Reference(10_000, 12_000, "speech", "The quick brown fox", "g1"),
+    Reference(13_000, 15_500, "speech", "jumps over 2 lazy dogs.", "g2"),
+]
+ZONES = [(9_500, 16_000)]
+
+
+def iv(start: int, end: int, text: str = "", label: str = "speech", **attrs: str) -> Interval:
+    return Interval(start, end, label, text, attrs or {"gender": "female"})
+
+
+def spec(metric: str = "wer", target: float = 0.2, normalizer: str = "en") -> ValidationSpec:
+    return ValidationSpec(metric, target, RULES, normalizer, 200)  # type: ignore[arg-type]
+
+
+def test_basic_normaliser_folds_case_punctuation_width_and_spaces() -> None:
+    assert basic("  Hello,   WORLD! It\u2019s ﬁne…  ") == "hello world it's fine"
+    assert basic("'quoted' rock-'n'-roll") == "quoted rock n roll"
+
+
+def test_english_normaliser_spells_numbers() -> None:
+    assert english_number(0) == "zero"
+    assert english_number(1905) == "one thousand nine hundred five"
+    assert english_number(2_000_015) == "two million fifteen"
+    assert english("I have 42 cats and 3.5 dogs, 1,000 times") == (
+        "i have forty two cats and three point five dogs one thousand times"
+    )
+
+
+def test_language_codes_pick_a_normaliser_and_nonsense_is_refused() -> None:
+    assert get_normalizer("en-GB") is english
+    assert get_normalizer("de") is basic
+    with pytest.raises(InvalidParameterError, match="unknown normalizer"):
+        get_normalizer("klingon!")
+
+
+words = st.lists(st.sampled_from(["a", "b", "c", "dd", "e"]), min_size=0, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(words.filter(bool), words), min_size=1, max_size=5))
+def test_wer_and_cer_equal_jiwer(pairs: list[tuple[list[str], list[str]]]) -> None:
+    refs = [" ".join(r) for r, _ in pairs]
+    hyps = [" ".join(h) for _, h in pairs]
+    assert word_error_rate(zip(refs, hyps, strict=True)).rate == pytest.approx(
+        jiwer.wer(refs, hyps)
+    )
+    assert char_error_rate(zip(refs, hyps, strict=True)).rate == pytest.approx(
+        jiwer.cer(refs, hyps)
+    )
+
+
+def test_segments_group_under_the_reference_they_cover() -> None:
+    hyps = [
+        iv(9_900, 11_000, "the quick"),
+        iv(11_000, 12_100, "brown fox"),
+        iv(15_600, 15_900, "um"),  # in the zone, belongs to no reference
+        iv(30_000, 31_000, "data speech"),  # outside every honeypot zone: not scored
+    ]
+    matches, extras = match_segments(REFS, hyps, ZONES, 200)
+    assert [m.text for m in matches] == ["the quick brown fox", ""]
+    assert [e.transcription for e in extras] == ["um"]
+
+
+def test_an_exact_transcript_passes() -> None:
+    hyps = [
+        iv(10_050, 11_950, "the quick brown fox"),
+        iv(13_000, 15_400, "Jumps over two lazy dogs"),
+    ]
+    result = score_assignment(hyps, REFS, ZONES, spec())
+    assert result.passed, result.reasons
+    assert result.value == 0.0 and result.quality == 1.0 and result.reasons == ()
+
+
+def test_a_sloppy_transcript_fails_with_its_wer() -> None:
+    hyps = [
+        iv(10_050, 11_950, "the quick brown box"),
+        iv(13_000, 15_400, "jumps over lazy frogs"),
+    ]
+    result = score_assignment(hyps, REFS, ZONES, spec())
+    # 1 substitution + 1 deletion + 1 substitution over 4 + 5 words
+    assert result.value == pytest.approx(3 / 9)
+    assert not result.passed
+    assert result.reasons[0] == "WER 0.33 > 0.20 on 2 honeypot segments"
+
+
+def test_a_missed_reference_counts_as_deletions_and_is_named() -> None:
+    result = score_assignment([iv(10_000, 12_000, "the quick brown fox")], REFS, ZONES, spec())
+    assert result.value == pytest.approx(5 / 9)
+    assert "no segment covers the reference speech at 13.0-15.5 s" in result.reasons
+
+
+def test_cer_and_accuracy_metrics() -> None:
+    hyps = [
+        iv(10_000, 12_000, "the quick brown fox"),
+        iv(13_000, 15_500, "jumps over two lazy dog"),
+    ]
+    cer = score_assignment(hyps, REFS, ZONES, spec("cer", 0.1))
+    assert cer.value == pytest.approx(
+        1 / (len("the quick brown fox") + len("jumps over two lazy dogs"))
+    )
+    assert cer.passed
+    wrong_label = [iv(10_000, 12_000, "x", label="noise"), iv(13_500, 15_500, "y")]
+    acc = score_assignment(wrong_label, REFS, ZONES, spec("accuracy", 0.9))
+    # first: wrong label; second: starts 500 ms late, beyond the 200 ms tolerance
+    assert acc.value == 0.0 and not acc.passed
+    assert acc.reasons[0] == "label accuracy 0.00 < 0.90 on 2 honeypot segments"
+
+
+def test_completeness_names_each_missing_thing() -> None:
+    hyps = [
+        iv(1_000, 2_000, "hello", gender="female"),
+        Interval(3_000, 4_000, "speech", "", {"gender": "female"}),
+        Interval(5_000, 6_000, "speech", "hi", {}),
+        Interval(7_000, 8_000, "speech", "hi", {"gender": "robot"}),
+        Interval(9_000, 9_500, "noise", "", {}),  # noise needs no transcription
+        Interval(9_400, 30_000, "laugh", "ha", {}),
+        Interval(59_000, 61_000, "noise", "", {}),
+    ]
+    problems = check_annotations(hyps, RULES)
+    messages = [p.message for p in problems]
+    assert "segment 2 (3.0-4.0 s) has no transcription" in messages
+    assert "segment 3 (5.0-6.0 s) has no gender" in messages
+    assert "segment 4 (7.0-8.0 s) has gender 'robot', not one of female, male, unknown" in messages
+    assert "segment 6 (9.4-30.0 s) is longer than 15 s" in messages
+    assert "segment 6 (9.4-30.0 s) has label 'laugh', not one of speech, noise" in messages
+    assert "segment 7 (59.0-61.0 s) lies outside the clip" in messages
+    assert "segment 6 (9.4-30.0 s) overlaps segment 5 (9.0-9.5 s)" in messages
+    assert not any("segment 1 " in m or "segment 5 " in m.split(" overlaps")[0] for m in messages)
+    assert summarize(problems, len(hyps))[0] == "1 of 7 segments lack a transcription"
+
+
+def test_incomplete_work_fails_even_with_a_perfect_transcript() -> None:
+    hyps = [
+        Interval(10_000, 12_000, "speech", "the quick brown fox", {}),
+        iv(13_000, 15_500, "jumps over two lazy dogs"),
+    ]
+    result = score_assignment(hyps, REFS, ZONES, spec())
+    assert result.value == 0.0
+    assert not result.passed
+    assert result.reasons == ("segment 1 (10.0-12.0 s) has no gender",)
+
+
+def test_a_clip_without_honeypots_is_judged_on_completeness_alone() -> None:
+    ok = score_assignment([iv(0, 1000, "hi")], [], [], spec())
+    assert ok.passed and ok.value is None and ok.honeypots == 0
+    bad = score_assignment([iv(0, 1000, "")], [], [], spec())
+    assert not bad.passed
+
+
+def test_overlaps_pass_when_the_manifest_allows_them() -> None:
+    rules = AnnotationRules(labels=RULES.labels, attributes=RULES.attributes, allow_overlap=True)
+    assert check_annotations([iv(0, 2000, "a"), iv(1000, 3000, "b")], rules) == []
