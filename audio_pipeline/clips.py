@@ -90,6 +90,13 @@ class TimeMap:
                 out.append(SourceInterval(p.source, lo + shift, hi + shift))
         return out
 
+    def place(self, start_ms: int, end_ms: int) -> SourceInterval | None:
+        """Where a clip interval belongs in the sources: the part of it on the piece it
+        overlaps most (an annotator's segment that runs into a pause or the next region
+        is cut to the region it mostly covers); None if it covers only pauses."""
+        parts = self.interval_to_source(start_ms, end_ms)
+        return max(parts, key=lambda p: p.end_ms - p.start_ms) if parts else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "duration_ms": self.duration_ms,

@@ -4,7 +4,6 @@ moment their CVAT task is ready (so jobs become listable one by one)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -30,13 +29,12 @@ from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import GroundTruthError, GtSpan
 from oracle_core.ground_truth import read_gt as read_ground_truth
-from oracle_core.manifest import Manifest, ManifestError, parse_manifest, pgp_decryptor
+from oracle_core.manifest import Manifest, ManifestError, load_manifest
 from oracle_core.storage import (
     ObjectStorage,
     StorageError,
     UnsafeUrlError,
     UrlPolicy,
-    fetch_url,
 )
 
 log = logging.getLogger(__name__)
@@ -103,22 +101,7 @@ def read_gt(text: str) -> list[GtSpan]:
 
 def fetch_manifest(ctx: BuildContext, url: str, manifest_hash: str) -> Manifest:
     try:
-        raw = fetch_url(url, ctx.policy)
-    except (StorageError, UnsafeUrlError) as exc:
-        raise BuildFailed(f"manifest {url}: {exc}") from None
-    if len(manifest_hash) == 64 and hashlib.sha256(raw).hexdigest() != manifest_hash.lower():
-        raise BuildFailed("manifest does not match the hash stored on the escrow")
-    s = ctx.settings
-    decrypt = (
-        pgp_decryptor(
-            s.pgp_private_key.get_secret_value(),
-            s.pgp_passphrase.get_secret_value() if s.pgp_passphrase else None,
-        )
-        if s.pgp_private_key
-        else None
-    )
-    try:
-        return parse_manifest(raw, decrypt)
+        return load_manifest(url, manifest_hash, ctx.policy, ctx.settings.manifest_decryptor())
     except ManifestError as exc:
         raise BuildFailed(str(exc)) from None
 

@@ -1,4 +1,4 @@
-"""Exchange oracle settings: the shared ones plus CVAT, HUMAN App and PGP."""
+"""Exchange oracle settings: the shared ones plus CVAT and HUMAN App."""
 
 from __future__ import annotations
 
@@ -17,10 +17,6 @@ class ExchangeSettings(OracleSettings):
         "", description="where CVAT posts job events; default PUBLIC_URL/cvat-webhook"
     )
     human_app_public_key: str = Field("", description="PEM of HUMAN App's ES256 token key")
-    pgp_private_key: SecretStr | None = Field(
-        None, description="armored key for encrypted manifests"
-    )
-    pgp_passphrase: SecretStr | None = None
     clip_rate: int = Field(16_000, description="sample rate of assignment clips")
 
     def webhook_target(self) -> str:

@@ -140,6 +140,35 @@ class Cvat:
             ),
         )
 
+    def put_segments(
+        self, job_id: int, project_id: int, segments: Sequence[dict[str, Any]]
+    ) -> None:
+        """Save segments given by names ({start, stop, label, transcription, attributes})
+        as the job's intervals, translating names to this project's label and spec ids."""
+        labels = self.labels(project_id)
+        intervals = []
+        for seg in segments:
+            spec = labels.get(seg["label"])
+            if spec is None:
+                raise ValueError(f"label '{seg['label']}' is not in project {project_id}")
+            values = dict(seg.get("attributes") or {})
+            if seg.get("transcription") is not None and TRANSCRIPTION in spec.attributes:
+                values[TRANSCRIPTION] = seg["transcription"]
+            intervals.append(
+                {
+                    "label_id": spec.id,
+                    "start": int(seg["start"]),
+                    "stop": int(seg["stop"]),
+                    "source": seg.get("source", "manual"),
+                    "attributes": [
+                        {"spec_id": spec.attributes[name], "value": str(value)}
+                        for name, value in values.items()
+                        if name in spec.attributes
+                    ],
+                }
+            )
+        self.put_intervals(job_id, intervals)
+
     def intervals(self, job_id: int) -> list[dict[str, Any]]:
         """The job's intervals as CVAT stores them (clip ms, label and attribute spec ids)."""
         data, _ = self.client.api_client.jobs_api.retrieve_annotations(job_id)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,15 +84,23 @@ def webhook_router(
     )
     def outbox(
         status: str | None = Query(None, pattern=f"^({PENDING}|{DELIVERED}|{DEAD})$"),
-        authorization: str | None = Header(None),
+        _: None = Depends(admin_guard(admin_token)),
     ) -> list[OutboxEntry]:
+        with sessions()() as session:
+            return [OutboxEntry(**row) for row in outbox_rows(session, tables, status)]
+
+    return router
+
+
+def admin_guard(admin_token: Callable[[], str | None]) -> Callable[..., None]:
+    """A dependency that lets only the operator token through (and nothing if it is unset)."""
+
+    def guard(authorization: str | None = Header(None)) -> None:
         token = admin_token()
         if not token:
             raise HTTPException(403, "operator endpoints are off: set ADMIN_TOKEN to enable them")
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not secrets.compare_digest(given, token):
             raise HTTPException(401, "operator token required (Authorization: Bearer ...)")
-        with sessions()() as session:
-            return [OutboxEntry(**row) for row in outbox_rows(session, tables, status)]
 
-    return router
+    return guard

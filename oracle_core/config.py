@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +40,11 @@ class OracleSettings(BaseSettings):
         default_factory=list, description="if set, the only hosts manifest URLs may name"
     )
 
+    pgp_private_key: SecretStr | None = Field(
+        None, description="armored key for encrypted manifests"
+    )
+    pgp_passphrase: SecretStr | None = None
+
     admin_token: SecretStr | None = Field(
         None, description="bearer token for the operator endpoints (outbox listing); unset = off"
     )
@@ -51,3 +58,12 @@ class OracleSettings(BaseSettings):
         if self.private_key is None:
             raise RuntimeError("PRIVATE_KEY is not set: this oracle cannot sign")
         return self.private_key.get_secret_value()
+
+    def manifest_decryptor(self) -> Callable[[str], bytes] | None:
+        """Decrypts PGP manifests with this oracle's key; None without a key."""
+        if self.pgp_private_key is None:
+            return None
+        from human_protocol_sdk.encryption import Encryption
+
+        passphrase = self.pgp_passphrase.get_secret_value() if self.pgp_passphrase else None
+        return Encryption(self.pgp_private_key.get_secret_value(), passphrase).decrypt

@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass
 
 from audio_pipeline.segments import parse_time
+from oracle_core.storage import BucketUrl, ObjectStorage, UrlPolicy
 
 COLUMNS = ("filename", "start", "stop", "label", "text")
 
@@ -52,3 +53,10 @@ def read_gt(text: str) -> list[GtSpan]:
             )
         )
     return spans
+
+
+def load_gt(gt_url: BucketUrl, policy: UrlPolicy) -> list[GtSpan]:
+    """The ground truth named by the manifest, from the requester's bucket."""
+    store = ObjectStorage.for_bucket(gt_url, policy)
+    text = store.get(gt_url.bucket_name, gt_url.path).decode("utf-8", errors="replace")
+    return read_gt(text)

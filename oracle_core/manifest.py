@@ -7,6 +7,7 @@ Manifests may arrive PGP-encrypted to the oracle's key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import get_normalizer
 from audio_pipeline.validation import AnnotationRules, AttributeRule, LabelRule, ValidationSpec
-from oracle_core.storage import BucketUrl
+from oracle_core.storage import BucketUrl, StorageError, UnsafeUrlError, UrlPolicy, fetch_url
 
 AttributeType = Literal["select", "radio", "checkbox", "text", "number"]
 SPEAKER_ATTRIBUTES = ("gender", "age", "locale", "accent", "emotion")
@@ -215,6 +216,19 @@ def parse_manifest(raw: bytes | str, decrypt: Callable[[str], bytes] | None = No
         return Manifest.model_validate(doc)
     except ValidationError as exc:
         raise ManifestError(_describe(exc)) from None
+
+
+def load_manifest(
+    url: str, manifest_hash: str, policy: UrlPolicy, decrypt: Callable[[str], bytes] | None
+) -> Manifest:
+    """Fetch (URL policy applied), check against the escrow's hash, decrypt, parse."""
+    try:
+        raw = fetch_url(url, policy)
+    except (StorageError, UnsafeUrlError) as exc:
+        raise ManifestError([f"manifest {url}: {exc}"]) from None
+    if len(manifest_hash) == 64 and hashlib.sha256(raw).hexdigest() != manifest_hash.lower():
+        raise ManifestError(["manifest does not match the hash stored on the escrow"])
+    return parse_manifest(raw, decrypt)
 
 
 def pgp_decryptor(

@@ -45,16 +45,29 @@ PG_DB = "audio_oracles_test"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+@contextmanager
+def _database(name: str) -> Iterator[str]:
     """A database of our own on the machine's PostgreSQL, dropped afterwards."""
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{PG_DB}"
+    yield f"{base}/{name}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with _database(PG_DB) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_url_recording() -> Iterator[str]:
+    """The recording oracle's own database (each oracle has one)."""
+    with _database(f"{PG_DB}_recording") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +120,16 @@ def s3_url() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def job_data(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The shared speech job (tests/integration/jobdata.py), made once per run."""
+    from tests.integration.jobdata import make_job_data
+
+    return make_job_data(tmp_path_factory.mktemp("job"))
+
+
+@pytest.fixture
+def job_folder(job_data: object) -> object:
+    return job_data.root  # type: ignore[attr-defined]

@@ -51,11 +51,15 @@ def event_db(db_url: str) -> Iterator[tuple[EventTables, sessionmaker[Session]]]
 
 @contextmanager
 def inbox_app(chain_url: str, pg_url: str, accepted: Mapping[str, str]) -> Iterator[Inbox]:
-    with event_db(pg_url) as (tables, sessions):
-        yield from _serve_inbox(chain_url, tables, sessions, accepted)
+    with (
+        event_db(pg_url) as (tables, sessions),
+        inbox_app_on(chain_url, tables, sessions, accepted) as inbox,
+    ):
+        yield inbox
 
 
-def _serve_inbox(
+@contextmanager
+def inbox_app_on(
     chain_url: str,
     tables: EventTables,
     sessions: sessionmaker[Session],

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from audio_oracles.requester import RequesterSettings, launch
 from audio_pipeline import decode, detect_speech
-from audio_pipeline.segments import format_time
 from exchange_oracle.build import BuildContext, BuildFailed, build_escrow
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
@@ -26,61 +25,11 @@ from oracle_core.db import make_engine, make_sessionmaker
 from oracle_core.storage import ObjectStorage, UrlPolicy
 from sandbox import accounts
 from sandbox.cvat_double import create_app
-from sandbox.speech import Utterance, compose, write_audio
 from tests.integration.conftest import free_port, serve
 from tests.integration.escrows import key, register_oracles
+from tests.integration.jobdata import manifest
 
 pytestmark = pytest.mark.integration
-
-DATA = [
-    [
-        Utterance("The birch canoe slid on the smooth planks"),
-        Utterance("Glue the sheet to the dark blue background", "en-gb"),
-    ],
-    [
-        Utterance("It is easy to tell the depth of a well", "en-us+f3"),
-        Utterance("These days a chicken leg is a rare dish"),
-        Utterance("Rice is often served in round bowls", "en-gb+m3"),
-    ],
-]
-GT = [
-    Utterance("The juice of lemons makes fine punch"),
-    Utterance("The box was thrown beside the parked truck", "en-gb"),
-    Utterance("Four hours of steady work faced us", "en-us+f3"),
-]
-
-
-@pytest.fixture(scope="module")
-def job_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("job")
-    (root / "media").mkdir()
-    for i, utterances in enumerate(DATA):
-        track = compose(utterances, 1.5)
-        write_audio(root / "media" / f"talk{i}.mp3", track.pcm, track.rate, out_rate=44_100)
-    gt = compose(GT, 1.2)
-    write_audio(root / "media" / "gt.wav", gt.pcm, gt.rate)
-    lines = ["filename\tstart\tstop\tlabel\ttext\tspan_id"]
-    lines += [
-        f"gt.wav\t{format_time(s.start)}\t{format_time(s.end)}\tspeech\t{t}\tgt{i}"
-        for i, (s, t) in enumerate(zip(gt.spans, gt.texts, strict=True))
-    ]
-    (root / "gt.tsv").write_text("\n".join(lines) + "\n")
-    return root
-
-
-def manifest(**details: Any) -> dict[str, Any]:
-    return {
-        "version": 2,
-        "job_type": "audio_transcription",
-        "data": {"media_url": "http://x.invalid/placeholder", "gt_url": "http://x.invalid/p"},
-        "annotation": {
-            "description": "Transcribe the speech",
-            "labels": [{"name": "speech", "attributes": ["gender"]}],
-            "shared_attributes": [{"name": "gender", "values": ["male", "female", "other"]}],
-            "validation": {"target_score": 0.3, "target_metric": "wer"},
-            "details": {"clip_duration": 12, "max_time": 600, **details},
-        },
-    }
 
 
 @pytest.fixture

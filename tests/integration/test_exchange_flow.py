@@ -25,7 +25,7 @@ from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
 from tests.integration.conftest import free_port, serve, wait_for
 from tests.integration.escrows import key, register_oracles
-from tests.integration.test_build import job_folder, manifest  # noqa: F401 - fixture
+from tests.integration.jobdata import manifest
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def exchange(
         ctx.engine.dispose()
 
 
-def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folder: Path) -> None:  # noqa: F811
+def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folder: Path) -> None:
     started = time.monotonic()
     launched = launch(exchange["requester"], manifest(), Decimal(20), job_folder)
     assert launched.notified, launched.notify_error
@@ -167,7 +167,7 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
 
 
 @pytest.mark.parametrize("exchange", ["dispatched"], indirect=True)
-def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folder: Path) -> None:  # noqa: F811
+def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folder: Path) -> None:
     from audio_oracles.requester import notify
     from oracle_core.chain import Chain
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audio_pipeline import InvalidParameterError, Region, TimeMap, build_clip, decode, plan_clip
-from audio_pipeline.clips import require_source
+from audio_pipeline.clips import SourceInterval, require_source
 from sandbox.speech import write_audio
 
 RATE = 16_000
@@ -138,3 +138,11 @@ def test_empty_clip_and_absurd_pause_are_refused() -> None:
         plan_clip([])
     with pytest.raises(InvalidParameterError):
         plan_clip([Region("a", 0, 10)], pause_ms=-5)
+
+
+def test_a_segment_is_placed_on_the_region_it_mostly_covers() -> None:
+    tmap = plan_clip([Region("a.wav", 5_000, 7_000), Region("b.wav", 0, 3_000)], pause_ms=700)
+    # clip: a.wav 0-2000, pause 2000-2700, b.wav 2700-5700
+    assert tmap.place(1_500, 3_000) == SourceInterval("a.wav", 6_500, 7_000)
+    assert tmap.place(1_900, 4_000) == SourceInterval("b.wav", 0, 1_300)
+    assert tmap.place(2_100, 2_600) is None

@@ -1,0 +1,100 @@
+"""The recording oracle's HTTP app: webhooks from the exchange oracle, results for
+operators, health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException
+from sqlalchemy import select
+
+from oracle_core.api import admin_guard, webhook_router
+from recording_oracle.context import RecordingContext
+from recording_oracle.db import escrows, events, results
+
+ACCEPTED = {
+    "job_finished": "exchange_oracle",
+    "escrow_recorded": "exchange_oracle",
+    "escrow_cleaned": "exchange_oracle",
+}
+
+
+def create_app(
+    context: RecordingContext | None = None, on_event: Callable[[str], None] | None = None
+) -> FastAPI:
+    """`on_event` receives each newly accepted inbox id; by default the Celery task."""
+    ctx = context or RecordingContext()
+    if on_event is None:
+        from recording_oracle import tasks
+
+        tasks.use(ctx)
+        on_event = tasks.process_event.delay
+    app = FastAPI(
+        title="audio-oracles recording oracle",
+        description="HUMAN Protocol recording oracle: scores audio annotations, stores results",
+    )
+    settings = ctx.settings
+
+    def admin_token() -> str | None:
+        return settings.admin_token.get_secret_value() if settings.admin_token else None
+
+    app.include_router(
+        webhook_router(
+            accepted=ACCEPTED,
+            chain=lambda: ctx.chain,
+            sessions=lambda: ctx.sessions,
+            tables=events,
+            on_new=on_event,
+            admin_token=admin_token,
+        )
+    )
+
+    @app.get(
+        "/escrows/{escrow_address}",
+        summary="An escrow's validation: status, iteration, results, scores (operators)",
+        dependencies=[Depends(admin_guard(admin_token))],
+    )
+    def escrow_report(escrow_address: str, chain_id: int | None = None) -> dict[str, Any]:
+        with ctx.sessions() as session:
+            query = select(escrows).where(escrows.c.escrow_address == escrow_address)
+            if chain_id is not None:
+                query = query.where(escrows.c.chain_id == chain_id)
+            row = session.execute(query).first()
+            if row is None:
+                raise HTTPException(404, f"no escrow {escrow_address} here")
+            scored = session.execute(
+                select(results)
+                .where(results.c.escrow_id == row.id)
+                .order_by(results.c.iteration, results.c.job_id)
+            ).all()
+        return {
+            "escrow_address": row.escrow_address,
+            "chain_id": row.chain_id,
+            "status": row.status,
+            "iteration": row.iteration,
+            "note": row.note,
+            "results_url": row.results_url,
+            "results_hash": row.results_hash,
+            "funds_reserved": row.funds_reserved,
+            "assignments": [
+                {
+                    "assignment_id": r.assignment_id,
+                    "job_id": r.job_id,
+                    "wallet_address": r.wallet_address,
+                    "iteration": r.iteration,
+                    "metric": r.metric,
+                    "value": r.value,
+                    "quality": r.quality,
+                    "passed": r.passed,
+                    "reasons": r.reasons,
+                }
+                for r in scored
+            ],
+        }
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

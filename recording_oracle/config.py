@@ -1,0 +1,16 @@
+"""Recording oracle settings: the shared ones plus the iteration limit."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from oracle_core.config import OracleSettings
+
+
+class RecordingSettings(OracleSettings):
+    max_iterations: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="rounds of rejection before the escrow is finished with what was accepted",
+    )

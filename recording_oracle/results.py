@@ -1,0 +1,104 @@
+"""The final results of an escrow, assembled from accepted work: annotations in source time
+with honeypots removed, `validation_meta.json`, `payouts.json`, packed in a zip whose bytes
+depend only on its contents (so a rebuilt archive has the same sha256)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from audio_pipeline.clips import TimeMap
+from audio_pipeline.segments import Segment, write_generic_tsv
+from audio_pipeline.validation import Interval
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class FinalJob:
+    """A job's last accepted assignment."""
+
+    job_id: int
+    clip: str
+    assignment_id: str
+    wallet: str
+    intervals: Sequence[Interval]
+    time_map: TimeMap
+
+
+def source_rows(final: Sequence[FinalJob], gt_files: set[str]) -> list[dict[str, Any]]:
+    """Every accepted segment placed in its source file; segments on ground-truth audio
+    (honeypots) and in the pauses between regions are left out."""
+    rows = []
+    for job in final:
+        for iv in job.intervals:
+            placed = job.time_map.place(iv.start_ms, iv.end_ms)
+            if placed is None or placed.source in gt_files:
+                continue
+            rows.append(
+                {
+                    "file": placed.source,
+                    "start_ms": placed.start_ms,
+                    "end_ms": placed.end_ms,
+                    "label": iv.label,
+                    "transcription": iv.transcription,
+                    "attributes": dict(sorted(iv.attributes.items())),
+                    "job_id": job.job_id,
+                    "assignment_id": job.assignment_id,
+                    "annotator_wallet_address": job.wallet,
+                }
+            )
+    rows.sort(key=lambda r: (r["file"], r["start_ms"], r["end_ms"]))
+    return rows
+
+
+def generic_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
+    return write_generic_tsv(
+        Segment(
+            start=r["start_ms"] / 1000,
+            end=r["end_ms"] / 1000,
+            label=r["label"],
+            transcription=r["transcription"],
+            attributes=dict(r["attributes"]),
+            filename=r["file"],
+        )
+        for r in rows
+    )
+
+
+def payouts(
+    final: Sequence[FinalJob], remaining_funds: int, jobs_total: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Each accepted job earns an equal share of the escrow's remaining funds; shares are
+    summed per wallet. The total never exceeds the remaining funds."""
+    share = remaining_funds // max(1, jobs_total)
+    per_wallet: dict[str, dict[str, Any]] = {}
+    for job in final:
+        entry = per_wallet.setdefault(job.wallet, {"wallet": job.wallet, "amount": 0, "jobs": 0})
+        entry["amount"] += share
+        entry["jobs"] += 1
+    rows = [
+        {**e, "amount": str(e["amount"])}
+        for e in sorted(per_wallet.values(), key=lambda e: e["wallet"])
+    ]
+    return share, rows
+
+
+def dump(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def archive(files: Mapping[str, bytes]) -> bytes:
+    """A zip of `files` with fixed timestamps and order: same contents, same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, files[name], compresslevel=6)
+    return buf.getvalue()

@@ -1,0 +1,278 @@
+"""The whole loop between the two oracles, over HTTP, Celery on Redis, PostgreSQL, the local
+chain, S3 and the CVAT double: jobs are annotated, sloppy work is rejected and redone by
+someone else, results land on the escrow with the archive's hash, the reputation stand-in
+pays from payouts.json, and the exchange oracle cleans up."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import func, select
+
+from audio_oracles.requester import RequesterSettings, launch
+from audio_pipeline.clips import TimeMap
+from exchange_oracle import tasks as exchange_tasks
+from exchange_oracle.app import create_app as create_exchange
+from exchange_oracle.config import ExchangeSettings
+from exchange_oracle.context import ExchangeContext
+from exchange_oracle.db import assignments, escrows, jobs
+from exchange_oracle.db import metadata as exchange_db
+from oracle_core.chain import Chain
+from oracle_core.config import OracleSettings
+from oracle_core.storage import fetch_url
+from recording_oracle import tasks as recording_tasks
+from recording_oracle.app import create_app as create_recording
+from recording_oracle.config import RecordingSettings
+from recording_oracle.context import RecordingContext
+from recording_oracle.db import escrows as recorded
+from recording_oracle.db import events as recording_events
+from recording_oracle.db import metadata as recording_db
+from sandbox import accounts
+from sandbox.annotators import perfect, sloppy
+from sandbox.cvat_double import create_app as create_cvat
+from sandbox.human_app import TokenIssuer
+from sandbox.reputation import pay_and_complete
+from tests.integration.conftest import free_port, serve, wait_for
+from tests.integration.escrows import HMT, key, register_oracles
+from tests.integration.jobdata import JobData, manifest
+from tests.integration.receivers import event_db, inbox_app_on
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def market(
+    fresh_chain: str,
+    s3_url: str,
+    pg_url: str,
+    pg_url_recording: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> Iterator[dict[str, Any]]:
+    issuer = TokenIssuer()
+    common = dict(
+        rpc_url=fresh_chain,
+        storage_endpoint_url=s3_url,
+        storage_access_key="sandbox",
+        storage_secret_key="sandbox-secret",
+        allow_private_urls=True,
+        celery_broker_url=redis_url,
+    )
+    cvat_port, exchange_port = free_port(), free_port()
+    exchange = ExchangeContext(
+        ExchangeSettings(
+            **common,
+            private_key=key(accounts.EXCHANGE_ORACLE),
+            storage_bucket="exchange",
+            cvat_url=f"http://127.0.0.1:{cvat_port}",
+            database_url=pg_url,
+            human_app_public_key=issuer.public_key_pem,
+            public_url=f"http://127.0.0.1:{exchange_port}",
+        )
+    )
+    recording = RecordingContext(
+        RecordingSettings(
+            **common,
+            private_key=key(accounts.RECORDING_ORACLE),
+            storage_bucket="recording",
+            database_url=pg_url_recording,
+            max_iterations=3,
+        )
+    )
+    for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
+        db.drop_all(ctx.engine)
+        db.create_all(ctx.engine)
+    exchange_tasks.app.conf.broker_url = redis_url
+    recording_tasks.app.conf.broker_url = redis_url
+    exchange_tasks.use(exchange)
+    recording_tasks.use(recording)
+    with (
+        serve(create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}"), cvat_port),
+        serve(create_exchange(exchange), exchange_port) as exchange_url,
+        serve(create_recording(recording)) as recording_url,
+        event_db(f"sqlite:///{tmp_path / 'reputation.db'}") as (rep_tables, rep_sessions),
+        inbox_app_on(
+            fresh_chain, rep_tables, rep_sessions, {"job_completed": "recording_oracle"}
+        ) as reputation,
+        start_worker(exchange_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"),
+        start_worker(
+            recording_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"
+        ),
+    ):
+        register_oracles(
+            fresh_chain,
+            {
+                accounts.EXCHANGE_ORACLE: exchange_url,
+                accounts.RECORDING_ORACLE: recording_url,
+                accounts.REPUTATION_ORACLE: reputation.url,
+            },
+        )
+        requester = RequesterSettings(
+            **common,
+            private_key=key(accounts.JOB_LAUNCHER),
+            storage_bucket="requester",
+            exchange_oracle_address=accounts.account(accounts.EXCHANGE_ORACLE).address,
+            recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
+            reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
+        )
+        yield {
+            "chain": fresh_chain,
+            "exchange": exchange,
+            "exchange_url": exchange_url,
+            "recording": recording,
+            "reputation": reputation,
+            "requester": requester,
+            "issuer": issuer,
+            "common": common,
+        }
+    for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
+        db.drop_all(ctx.engine)
+        ctx.engine.dispose()
+
+
+def _escrow_status(ctx: ExchangeContext | RecordingContext, table: Any, address: str) -> str:
+    with ctx.sessions() as s:
+        status = s.execute(select(table.c.status).where(table.c.escrow_address == address)).scalar()
+    return str(status)
+
+
+def _annotate(m: dict[str, Any], worker: int, escrow: str, truth: Any, *, bad: bool = False) -> str:
+    """A bot takes an assignment through the worker API and does it in CVAT."""
+    token = m["issuer"].issue(accounts.account(worker).address)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = m["exchange_url"]
+    httpx.post(f"{url}/register", json={}, headers=headers).raise_for_status()
+    reply = httpx.post(
+        f"{url}/assignment", json={"escrow_address": escrow, "chain_id": 1338}, headers=headers
+    )
+    assert reply.status_code == 200, reply.text
+    assignment_id = str(reply.json()["assignment_id"])
+    ctx: ExchangeContext = m["exchange"]
+    with ctx.sessions() as s:
+        job = s.execute(
+            select(jobs, escrows.c.cvat_project_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .join(escrows, escrows.c.id == jobs.c.escrow_id)
+            .where(assignments.c.id == assignment_id)
+        ).one()
+    segments = perfect(TimeMap.from_dict(job.time_map), truth)
+    cvat = ctx.cvat()
+    try:
+        cvat.put_segments(
+            job.cvat_job_id, job.cvat_project_id, sloppy(segments) if bad else segments
+        )
+        cvat.set_state(job.cvat_job_id, "completed")  # CVAT's webhook tells the oracle
+    finally:
+        cvat.close()
+    return assignment_id
+
+
+def _assignment_status(ctx: ExchangeContext, assignment_id: str) -> str:
+    with ctx.sessions() as s:
+        return str(
+            s.execute(
+                select(assignments.c.status).where(assignments.c.id == assignment_id)
+            ).scalar()
+        )
+
+
+def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
+    market: dict[str, Any], job_data: JobData
+) -> None:
+    m = market
+    exchange: ExchangeContext = m["exchange"]
+    recording: RecordingContext = m["recording"]
+    launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
+    assert launched.notified, launched.notify_error
+    escrow = launched.escrow_address
+    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    with exchange.sessions() as s:
+        n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
+    assert n_jobs >= 2
+
+    # Round 1: worker 80 is sloppy, the others are exact.
+    first = [_annotate(m, 80 + i, escrow, job_data.truth, bad=(i == 0)) for i in range(n_jobs)]
+    wait_for(
+        lambda: _assignment_status(exchange, first[0]) == "rejected", 60, "the sloppy work rejected"
+    )
+    assert all(_assignment_status(exchange, a) == "completed" for a in first[1:])
+    # The sloppy worker may not redo it; worker 81 (done with its own job) takes it over.
+    token = m["issuer"].issue(accounts.account(80).address)
+    again = httpx.post(
+        f"{m['exchange_url']}/assignment",
+        json={"escrow_address": escrow, "chain_id": 1338},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert again.status_code == 400 and "no free jobs" in again.json()["detail"]
+    redo = _annotate(m, 81, escrow, job_data.truth)
+
+    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "recorded", 30, "exchange told")
+    wait_for(lambda: m["reputation"].count() == 1, 30, "job_completed at the reputation oracle")
+
+    # On chain: the archive's URL and sha256, funds reserved for the payouts.
+    chain = Chain(m["chain"])
+    state = chain.read_escrow(escrow)
+    blob = fetch_url(state.intermediate_results_url, recording.policy)
+    assert hashlib.sha256(blob).hexdigest() == state.intermediate_results_hash
+    archive = zipfile.ZipFile(io.BytesIO(blob))
+    assert sorted(archive.namelist()) == [
+        "annotations.json",
+        "annotations.tsv",
+        "payouts.json",
+        "validation_meta.json",
+    ]
+    rows = json.loads(archive.read("annotations.json"))
+    assert {r["file"] for r in rows} <= {"talk0.mp3", "talk1.mp3"}  # honeypots removed
+    said = {s.text for f in ("talk0.mp3", "talk1.mp3") for s in job_data.truth[f]}
+    assert {r["transcription"] for r in rows} == said
+    assert first[0] not in {r["assignment_id"] for r in rows}
+    for r in rows:  # times are in the source file, where the words were said
+        truth = {s.text: s for s in job_data.truth[r["file"]]}[r["transcription"]]
+        assert abs(r["start_ms"] - truth.start_ms) <= 1 and abs(r["end_ms"] - truth.end_ms) <= 1
+
+    meta = json.loads(archive.read("validation_meta.json"))
+    by_id = {r["id"]: r for r in meta["results"]}
+    assert not by_id[first[0]]["passed"]
+    assert any(reason.startswith("WER") for reason in by_id[first[0]]["reasons"])
+    assert any("has no gender" in reason for reason in by_id[first[0]]["reasons"])
+    assert by_id[redo]["passed"] and by_id[redo]["iteration"] == 2
+    assert all(j["status"] == "accepted" for j in meta["jobs"])
+
+    payouts = json.loads(archive.read("payouts.json"))
+    paid = {p["wallet"]: int(p["amount"]) for p in payouts["payouts"]}
+    assert accounts.account(80).address not in paid
+    assert (
+        sum(paid.values()) == state.reserved_funds <= state.remaining_funds + state.reserved_funds
+    )
+    assert sum(paid.values()) <= int(payouts["remaining_funds"])
+
+    # A repeated job_finished changes nothing: no second storeResults, no second event.
+    with recording.sessions() as s:
+        sent = s.execute(select(func.count()).select_from(recording_events.outbox)).scalar_one()
+    assert sent == 3  # submission_rejected once, job_completed to reputation and exchange
+
+    # The reputation stand-in pays from payouts.json; the exchange oracle then cleans up.
+    before = {w: chain.hmt_balance(w) for w in paid}
+    result = pay_and_complete(
+        OracleSettings(**m["common"], private_key=key(accounts.REPUTATION_ORACLE)),
+        Chain(m["chain"], key(accounts.REPUTATION_ORACLE)),
+        escrow,
+    )
+    assert result.notify_error is None
+    assert {w: chain.hmt_balance(w) - before[w] for w in paid} == paid
+    assert chain.read_escrow(escrow).status == "Complete"
+    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "completed", 30, "cleaned up")
+    assert not list(exchange.storage.list("exchange", f"{escrow}@1338/"))
+    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "cleaned", 30, "told")
+    assert sum(paid.values()) > 0 and sum(paid.values()) <= 20 * HMT
