@@ -12,6 +12,7 @@ from audio_oracles import (
     db_cmd,
     demo_cmd,
     escrow_cmd,
+    export_cmd,
     oracle_cmd,
     storage_cmd,
 )
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     chain_cmd.register(sub)
     db_cmd.register(sub)
     escrow_cmd.register(sub)
+    export_cmd.register(sub)
     oracle_cmd.register(sub)
     storage_cmd.register(sub)
     demo_cmd.register(sub)

@@ -216,6 +216,35 @@ def encode_mp3(pcm: np.ndarray, rate: int = DEFAULT_CLIP_RATE, bitrate: int = 64
     return buf.getvalue()
 
 
+def encode_audio(pcm: np.ndarray, rate: int, kind: str) -> bytes:
+    """Mono int16 samples as `wav`, `flac` or `mp3` bytes."""
+    if kind == "mp3":
+        return encode_mp3(pcm, rate)
+    if kind == "wav":
+        import wave
+
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm.astype("<i2").tobytes())
+        return buf.getvalue()
+    if kind == "flac":
+        buf = io.BytesIO()
+        with av.open(buf, mode="w", format="flac") as container:
+            stream = container.add_stream("flac", rate=rate, layout="mono")
+            frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = 0
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        return buf.getvalue()
+    raise InvalidParameterError(f"cannot encode '{kind}': use wav, flac or mp3")
+
+
 def build_clip(
     regions: Sequence[Region],
     open_source: Callable[[str], AudioSource],

@@ -100,6 +100,16 @@ class Details(_Strict):
     allow_overlap: bool = False
     export_formats: list[str] = Field(default_factory=lambda: ["native"])
 
+    @field_validator("export_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        from audio_pipeline.exporters import EXPORTERS
+
+        unknown = [f for f in value if f not in EXPORTERS]
+        if unknown:
+            raise ValueError(f"unknown export format(s) {unknown}: use {', '.join(EXPORTERS)}")
+        return value
+
     @field_validator("normalizer")
     @classmethod
     def _known_normalizer(cls, value: str) -> str:

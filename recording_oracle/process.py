@@ -15,20 +15,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audio_pipeline.clips import TimeMap
+from audio_pipeline.exporters import ExportSegment, export
 from oracle_core.chain import EscrowState
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import GroundTruthError, GtSpan, load_gt
 from oracle_core.manifest import Manifest, ManifestError, load_manifest
-from oracle_core.storage import UnsafeUrlError, fetch_url
+from oracle_core.storage import ObjectStorage, UnsafeUrlError, fetch_url
 from oracle_core.tasks import Refused
 from recording_oracle import results as final
 from recording_oracle.context import RecordingContext
@@ -347,6 +350,7 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
         "validation_meta.json": final.dump(validation_meta),
         "payouts.json": final.dump(payouts_doc),
     }
+    files.update(_dataset_exports(ctx, manifest, rows_out))
     blob = final.archive(files)
     digest = hashlib.sha256(blob).hexdigest()
     base = prefix(escrow.chain_id, escrow.escrow_address)
@@ -372,3 +376,30 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
     log.info(
         "escrow %s: results %s (%s), %s reserved", escrow.escrow_address, url, digest, reserved
     )
+
+
+def _dataset_exports(
+    ctx: RecordingContext, manifest: Manifest, rows: Sequence[dict[str, Any]]
+) -> dict[str, bytes]:
+    """The dataset layouts the manifest asks for, cut from the requester's source audio,
+    as archive members under exports/<format>/."""
+    formats = manifest.annotation.details.export_formats
+    if not formats or not rows:
+        return {}
+    segments = [ExportSegment.from_row(r) for r in rows]
+    media = manifest.data.bucket("media_url")
+    source = ObjectStorage.for_bucket(media, ctx.policy)
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        local = {}
+        for name in sorted({s.file for s in segments}):
+            path = folder / "media" / name.replace("/", "__")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(source.get(media.bucket_name, media.key(name)))
+            local[name] = path
+        for fmt in formats:
+            done = export(fmt, segments, local.__getitem__, folder / fmt)
+            for file in done.files:
+                out[f"exports/{fmt}/{file.relative_to(done.root).as_posix()}"] = file.read_bytes()
+    return out

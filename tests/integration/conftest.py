@@ -133,3 +133,47 @@ def job_data(tmp_path_factory: pytest.TempPathFactory) -> object:
 @pytest.fixture
 def job_folder(job_data: object) -> object:
     return job_data.root  # type: ignore[attr-defined]
+
+
+def settings_env(settings: object) -> dict[str, str]:
+    """Settings as the environment variables that reproduce them in another process."""
+    import json as _json
+
+    from pydantic import SecretStr
+
+    env = {}
+    for name, value in settings:  # type: ignore[attr-defined]
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[name.upper()] = _json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return env
+
+
+@contextmanager
+def worker_process(app: object, module: str, settings: object) -> Iterator[None]:
+    """A Celery worker for `module` in its own process, as in production: configured only
+    through the environment. (Two workers in one test process lose ETA retries.)"""
+    import subprocess
+    import sys
+
+    env = {**os.environ, **settings_env(settings)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", module, "worker", "--pool", "solo",
+         "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle",
+         "--without-gossip"],
+        env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {module} worker did not start")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -26,10 +26,12 @@ from exchange_oracle.app import create_app as create_exchange
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs
+from exchange_oracle.db import events as exchange_events
 from exchange_oracle.db import metadata as exchange_db
-from oracle_core.chain import Chain
+from oracle_core.chain import Chain, ChainError
 from oracle_core.config import OracleSettings
 from oracle_core.storage import fetch_url
+from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, now_iso, sign
 from recording_oracle import tasks as recording_tasks
 from recording_oracle.app import create_app as create_recording
 from recording_oracle.config import RecordingSettings
@@ -42,7 +44,7 @@ from sandbox.annotators import perfect, sloppy
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
 from sandbox.reputation import pay_and_complete
-from tests.integration.conftest import free_port, serve, wait_for
+from tests.integration.conftest import free_port, serve, wait_for, worker_process
 from tests.integration.escrows import HMT, key, register_oracles
 from tests.integration.jobdata import JobData, manifest
 from tests.integration.receivers import event_db, inbox_app_on
@@ -104,7 +106,7 @@ def market(
         inbox_app_on(
             fresh_chain, rep_tables, rep_sessions, {"job_completed": "recording_oracle"}
         ) as reputation,
-        start_worker(exchange_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"),
+        worker_process(exchange_tasks.app, "exchange_oracle.tasks", exchange.settings),
         start_worker(
             recording_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"
         ),
@@ -130,6 +132,7 @@ def market(
             "exchange": exchange,
             "exchange_url": exchange_url,
             "recording": recording,
+            "recording_url": recording_url,
             "reputation": reputation,
             "requester": requester,
             "issuer": issuer,
@@ -192,7 +195,8 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     m = market
     exchange: ExchangeContext = m["exchange"]
     recording: RecordingContext = m["recording"]
-    launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
+    job = manifest(export_formats=["native", "librispeech"])
+    launched = launch(m["requester"], job, Decimal(20), job_data.root)
     assert launched.notified, launched.notify_error
     escrow = launched.escrow_address
     wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
@@ -226,12 +230,18 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     blob = fetch_url(state.intermediate_results_url, recording.policy)
     assert hashlib.sha256(blob).hexdigest() == state.intermediate_results_hash
     archive = zipfile.ZipFile(io.BytesIO(blob))
-    assert sorted(archive.namelist()) == [
-        "annotations.json",
-        "annotations.tsv",
-        "payouts.json",
-        "validation_meta.json",
-    ]
+    names = archive.namelist()
+    assert {"annotations.json", "annotations.tsv", "payouts.json", "validation_meta.json"} <= set(
+        names
+    )
+    # The dataset layouts the manifest asked for, cut from the source audio.
+    trans = [n for n in names if n.startswith("exports/librispeech/") and n.endswith(".trans.txt")]
+    lines = [ln for n in trans for ln in archive.read(n).decode().splitlines()]
+    assert lines and all(
+        f"{n.rsplit('/', 1)[0]}/{ln.split()[0]}.flac" in names for n in trans for ln in
+        archive.read(n).decode().splitlines()
+    )  # fmt: skip
+    assert "exports/native/segments.json" in names
     rows = json.loads(archive.read("annotations.json"))
     assert {r["file"] for r in rows} <= {"talk0.mp3", "talk1.mp3"}  # honeypots removed
     said = {s.text for f in ("talk0.mp3", "talk1.mp3") for s in job_data.truth[f]}
@@ -276,3 +286,82 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     assert not list(exchange.storage.list("exchange", f"{escrow}@1338/"))
     wait_for(lambda: _escrow_status(recording, recorded, escrow) == "cleaned", 30, "told")
     assert sum(paid.values()) > 0 and sum(paid.values()) <= 20 * HMT
+
+
+def test_results_survive_a_crash_and_an_rpc_error_without_double_effects(
+    market: dict[str, Any], job_data: JobData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the upload, then an RPC error in storeResults: each resumes where it
+    stopped. One archive, one storeResults transaction, one job_completed per peer; a
+    repeated job_finished changes nothing."""
+    m = market
+    exchange: ExchangeContext = m["exchange"]
+    recording: RecordingContext = m["recording"]
+    me = accounts.account(accounts.RECORDING_ORACLE).address
+    w3 = Chain(m["chain"]).w3
+    real_store = recording.chain.store_results
+    calls: list[str] = []
+
+    def flaky_store(*args: Any, **kwargs: Any) -> Any:
+        calls.append("call")
+        if len(calls) == 1:
+            raise RuntimeError("the worker died here")  # not retried: the event stays pending
+        if len(calls) == 2:
+            raise ChainError("connection reset by the RPC node")  # retried by Celery
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(recording.chain, "store_results", flaky_store)
+    launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
+    escrow = launched.escrow_address
+    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    with exchange.sessions() as s:
+        n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
+    nonce = w3.eth.get_transaction_count(me)
+    for i in range(n_jobs):
+        _annotate(m, 90 + i, escrow, job_data.truth)
+    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "uploaded", 60, "uploaded")
+    with recording.sessions() as s:
+        first = s.execute(select(recorded).where(recorded.c.escrow_address == escrow)).one()
+    assert calls == ["call"]  # crashed before any transaction
+    recording_tasks.sweep_inbox.delay(older_than_s=0)  # what beat does every 30 s
+    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+    assert len(calls) == 3
+    assert w3.eth.get_transaction_count(me) == nonce + 1  # one storeResults
+    with recording.sessions() as s:
+        after = s.execute(select(recorded).where(recorded.c.escrow_address == escrow)).one()
+    assert (after.results_url, after.results_hash) == (first.results_url, first.results_hash)
+    state = Chain(m["chain"]).read_escrow(escrow)
+    assert state.intermediate_results_hash == first.results_hash
+    assert hashlib.sha256(fetch_url(first.results_url, recording.policy)).hexdigest() == (
+        first.results_hash
+    )
+
+    # The exchange oracle sends the same job_finished again in a new envelope: accepted
+    # (it is signed by the right oracle) and recorded, but it changes nothing.
+    with exchange.sessions() as s:
+        (sent_before,) = s.execute(
+            select(exchange_events.outbox.c.body).where(
+                exchange_events.outbox.c.event_type == "job_finished"
+            )
+        ).one()
+    again = Envelope(**{**json.loads(sent_before), "timestamp": now_iso()}).to_bytes()
+    reply = httpx.post(
+        f"{m['recording_url']}/webhook",
+        content=again,
+        headers={
+            SIGNATURE_HEADER: sign(again, key(accounts.EXCHANGE_ORACLE)),
+            "content-type": "application/json",
+        },
+    )
+    assert reply.status_code in (200, 202), reply.text
+    wait_for(lambda: _inbox_settled(recording, 2), 30, "the repeat handled")
+    with recording.sessions() as s:
+        sent = s.execute(select(recording_events.outbox.c.event_type)).scalars().all()
+    assert sorted(sent) == ["job_completed", "job_completed"]
+    assert w3.eth.get_transaction_count(me) == nonce + 1
+
+
+def _inbox_settled(ctx: RecordingContext, count: int) -> bool:
+    with ctx.sessions() as s:
+        rows = s.execute(select(recording_events.inbox)).all()
+    return len(rows) == count and all(r.status == "done" for r in rows)

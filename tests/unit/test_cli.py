@@ -94,3 +94,25 @@ def test_bad_input_gives_one_line_and_exit_2(
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_export_writes_a_dataset_from_a_generic_tsv(
+    mp3: Path, speech: SpeechTrack, tmp_path: Path
+) -> None:
+    from audio_pipeline.segments import Segment, write_generic_tsv
+
+    tsv = tmp_path / "annotations.tsv"
+    tsv.write_text(
+        write_generic_tsv(
+            Segment(s.start, s.end, "speech", t, {"gender": "male"}, filename=mp3.name)
+            for s, t in zip(speech.spans, speech.texts, strict=True)
+        )
+    )
+    out = tmp_path / "ls"
+    done = run("export", "--format", "librispeech", "--annotations", tsv, "--audio", mp3.parent,
+               "--out", out)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(list(out.glob("train-annotated/*/*/*.flac"))) == len(speech.texts)
+    missing = run("export", "--format", "native", "--annotations", tsv, "--audio", tmp_path,
+                  "--out", out)  # fmt: skip
+    assert missing.returncode == 2 and f"not in {tmp_path}: {mp3.name}" in missing.stderr
