@@ -18,10 +18,12 @@ from pydantic import BaseModel, EmailStr
 from sqlalchemy import ColumnElement, func, insert, select, update
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
+from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
+from oracle_core.manifest import Annotation
 
 JOB_TYPE = "audio_transcription"
 LISTED = {"active": ["ready"], "completed": ["completed"], "canceled": ["canceled", "failed"]}
@@ -48,6 +50,31 @@ class AssignmentRequest(BaseModel):
 
 class ResignRequest(BaseModel):
     assignment_id: str
+
+
+class DraftSegment(BaseModel):
+    start_ms: int
+    end_ms: int
+    label: str = ""
+    transcription: str = ""
+    attributes: dict[str, str] = {}
+
+
+class CheckRequest(BaseModel):
+    segments: list[DraftSegment]
+
+
+class ProblemOut(BaseModel):
+    kind: str
+    segment: int | None
+    message: str
+
+
+class CheckOut(BaseModel):
+    complete: bool
+    segments: int
+    summary: list[str]
+    problems: list[ProblemOut]
 
 
 class RegisterRequest(BaseModel):
@@ -309,8 +336,10 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                     assignments.c.status,
                     jobs.c.clip_index,
                     jobs.c.clip_key,
+                    jobs.c.duration_ms,
                     escrows.c.escrow_address,
                     escrows.c.chain_id,
+                    escrows.c.manifest,
                 )
                 .join(jobs, jobs.c.id == assignments.c.job_id)
                 .join(escrows, escrows.c.id == assignments.c.escrow_id)
@@ -354,6 +383,33 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             ctx.storage.get(ctx.settings.storage_bucket, key),
             media_type="application/json",
             headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    @router.post(
+        "/assignment/{assignment_id}/check",
+        response_model=CheckOut,
+        summary="Completeness of a draft annotation (labels, transcriptions, attributes, "
+        "bounds, overlaps): live feedback, no ground truth involved",
+    )
+    def check_assignment(
+        assignment_id: str,
+        body: CheckRequest,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+    ) -> CheckOut:
+        row = owned(token.wallet_address or "", assignment_id)
+        rules = Annotation.model_validate(row.manifest["annotation"]).rules(row.duration_ms)
+        drafts = [
+            Interval(d.start_ms, d.end_ms, d.label, d.transcription, d.attributes)
+            for d in body.segments
+        ]
+        problems = check_annotations(drafts, rules)
+        return CheckOut(
+            complete=not problems,
+            segments=len(drafts),
+            summary=summarize(problems, len(drafts)),
+            problems=[
+                ProblemOut(kind=p.kind, segment=p.segment, message=p.message) for p in problems
+            ],
         )
 
     @router.get("/stats", summary="The oracle's counts")

@@ -153,6 +153,33 @@ class Annotation(_Strict):
             raise ValueError(f"{self.validation.target_metric} needs a label with transcription")
         return self
 
+    def rules(self, clip_ms: int | None = None) -> AnnotationRules:
+        """What a complete annotation of one clip looks like under this manifest."""
+        return AnnotationRules(
+            labels={
+                lb.name: LabelRule(lb.name, lb.transcription, tuple(lb.attributes))
+                for lb in self.labels
+            },
+            attributes={
+                s.name: AttributeRule(
+                    s.name, tuple(s.values) if s.type in ("select", "radio") else (), s.required
+                )
+                for s in self.shared_attributes
+            },
+            allow_overlap=self.details.allow_overlap,
+            max_segment_ms=round(self.details.max_segment_duration * 1000),
+            clip_ms=clip_ms,
+        )
+
+    def validation_spec(self, clip_ms: int | None = None) -> ValidationSpec:
+        return ValidationSpec(
+            metric=self.validation.target_metric,
+            target=self.validation.target_score,
+            rules=self.rules(clip_ms),
+            normalizer=self.details.normalizer,
+            tolerance_ms=self.details.boundary_tolerance,
+        )
+
 
 class Manifest(_Strict):
     version: Literal[2]
@@ -163,34 +190,8 @@ class Manifest(_Strict):
     def attribute(self, name: str) -> SharedAttribute:
         return next(a for a in self.annotation.shared_attributes if a.name == name)
 
-    def rules(self, clip_ms: int | None = None) -> AnnotationRules:
-        """What a complete annotation of one clip looks like under this manifest."""
-        a = self.annotation
-        return AnnotationRules(
-            labels={
-                lb.name: LabelRule(lb.name, lb.transcription, tuple(lb.attributes))
-                for lb in a.labels
-            },
-            attributes={
-                s.name: AttributeRule(
-                    s.name, tuple(s.values) if s.type in ("select", "radio") else (), s.required
-                )
-                for s in a.shared_attributes
-            },
-            allow_overlap=a.details.allow_overlap,
-            max_segment_ms=round(a.details.max_segment_duration * 1000),
-            clip_ms=clip_ms,
-        )
-
     def validation_spec(self, clip_ms: int | None = None) -> ValidationSpec:
-        a = self.annotation
-        return ValidationSpec(
-            metric=a.validation.target_metric,
-            target=a.validation.target_score,
-            rules=self.rules(clip_ms),
-            normalizer=a.details.normalizer,
-            tolerance_ms=a.details.boundary_tolerance,
-        )
+        return self.annotation.validation_spec(clip_ms)
 
 
 def _describe(exc: ValidationError) -> list[str]:

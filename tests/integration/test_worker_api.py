@@ -385,3 +385,31 @@ def test_expiry_frees_unfinished_jobs_but_keeps_finished_work(
         assert client.jobs.retrieve(left_job).assignee is None
     assert expire(ctx.sessions, cvat) == {"completed": 0, "expired": 0, "finished": []}
     cvat.close()
+
+
+def test_completeness_feedback_for_a_draft_is_the_workers_own(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    url = oracle["url"]
+    token = issuer.issue(account(520).address)
+    got = _take(url, token)
+    check = f"{url}/assignment/{got['assignment_id']}/check"
+    draft = {
+        "segments": [
+            {"start_ms": 100, "end_ms": 400, "label": "speech", "transcription": "hello"},
+            {"start_ms": 500, "end_ms": 900, "label": "speech", "transcription": " "},
+            {"start_ms": 860, "end_ms": 1200, "label": "laugh"},
+        ]
+    }
+    reply = httpx.post(check, json=draft, headers=auth(token))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert not body["complete"] and body["segments"] == 3
+    messages = [p["message"] for p in body["problems"]]
+    assert "segment 2 (0.5-0.9 s) has no transcription" in messages
+    assert "segment 3 (0.9-1.2 s) lies outside the clip" in messages
+    assert "1 of 3 segments lack a transcription" in body["summary"]
+    done = {"segments": draft["segments"][:1]}
+    assert httpx.post(check, json=done, headers=auth(token)).json()["complete"] is True
+    stranger = issuer.issue(account(521).address)
+    assert httpx.post(check, json=done, headers=auth(stranger)).status_code == 404
