@@ -15,25 +15,34 @@ Normalizer = Callable[[str], str]
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_DIGIT = re.compile(r"\d")
 
 
-def _strip_punctuation(text: str) -> str:
-    out = []
-    for i, ch in enumerate(text):
-        cat = unicodedata.category(ch)
-        if ch == "'":
-            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-            out.append(ch if inside else " ")
-        elif cat[0] in "PS":
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+class _PunctuationTable(dict[int, int | None]):
+    """str.translate table: punctuation and symbols become spaces, everything else stays.
+    Filled lazily, one Unicode category lookup per distinct character ever seen."""
+
+    def __missing__(self, code: int) -> int:
+        cat = unicodedata.category(chr(code))
+        value = code if code == 0x27 or cat[0] not in "PS" else 0x20
+        self[code] = value
+        return value
+
+
+_PUNCTUATION = _PunctuationTable()
+_LONE_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+def _basic(text: str) -> str:
+    """`basic` on text that is already NFKC."""
+    text = text.translate(_APOSTROPHES).casefold().translate(_PUNCTUATION)
+    if "'" in text:
+        text = _LONE_APOSTROPHE.sub(" ", text)
+    return " ".join(text.split())
 
 
 def basic(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
-    return " ".join(_strip_punctuation(text).split())
+    return _basic(text if text.isascii() else unicodedata.normalize("NFKC", text))
 
 
 _ONES = (
@@ -76,8 +85,11 @@ def _spell_english(match: re.Match[str]) -> str:
 
 
 def english(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    return basic(_NUMBER.sub(lambda m: f" {_spell_english(m)} ", text))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    if _DIGIT.search(text):
+        text = _NUMBER.sub(lambda m: f" {_spell_english(m)} ", text)
+    return _basic(text)
 
 
 NORMALIZERS: dict[str, Normalizer] = {"basic": basic, "en": english}

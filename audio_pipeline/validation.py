@@ -8,6 +8,7 @@ same function gives annotators live feedback without leaking honeypots.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -233,17 +234,27 @@ def match_segments(
     (their words count as insertions); segments elsewhere are not scored here."""
     groups: dict[int, list[Interval]] = {i: [] for i in range(len(references))}
     extras: list[Interval] = []
+    order = sorted(range(len(references)), key=lambda i: references[i].start_ms)
+    # Windows [start - tol, end + tol) sorted by start; a running maximum of their ends lets
+    # bisect find the few windows a segment can touch.
+    starts = [references[i].start_ms - tolerance_ms for i in order]
+    reach, top = [], -(2**62)
+    for i in order:
+        top = max(top, references[i].end_ms + tolerance_ms)
+        reach.append(top)
     for iv in in_time_order(intervals):
         length = iv.end_ms - iv.start_ms
         if length <= 0:
             continue
         best, best_key = None, (0, 0.0)
-        for i, ref in enumerate(references):
+        lo, hi = bisect_right(reach, iv.start_ms), bisect_left(starts, iv.end_ms)
+        for i in order[lo:hi]:
+            ref = references[i]
             inside = _overlap(
                 iv.start_ms, iv.end_ms, ref.start_ms - tolerance_ms, ref.end_ms + tolerance_ms
             )
             key = (inside, iou((iv.start_ms, iv.end_ms), (ref.start_ms, ref.end_ms)))
-            if key > best_key:
+            if key > best_key or (key == best_key and best is not None and i < best):
                 best, best_key = i, key
         if best is not None and best_key[0] * 2 >= length:
             groups[best].append(iv)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = {"audio": "benchmarks.audio_bench", "worker_api": "benchmarks.worker_api_bench"}
+SUITES = {
+    "audio": "benchmarks.audio_bench",
+    "worker_api": "benchmarks.worker_api_bench",
+    "validation": "benchmarks.validation_bench",
+}
 
 
 def main(argv: list[str]) -> int:

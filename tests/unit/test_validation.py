@@ -186,3 +186,44 @@ def test_a_clip_without_honeypots_is_judged_on_completeness_alone() -> None:
 def test_overlaps_pass_when_the_manifest_allows_them() -> None:
     rules = AnnotationRules(labels=RULES.labels, attributes=RULES.attributes, allow_overlap=True)
     assert check_annotations([iv(0, 2000, "a"), iv(1000, 3000, "b")], rules) == []
+
+
+def _naive_match(refs, hyps, zones, tol):  # type: ignore[no-untyped-def]
+    """Every reference tried for every segment: what match_segments must equal."""
+    from audio_pipeline.validation import _overlap, iou
+
+    groups = {i: [] for i in range(len(refs))}
+    extras = []
+    for h in sorted(hyps, key=lambda h: (h.start_ms, h.end_ms)):
+        if h.end_ms <= h.start_ms:
+            continue
+        best, key = None, (0, 0.0)
+        for i, r in enumerate(refs):
+            k = (
+                _overlap(h.start_ms, h.end_ms, r.start_ms - tol, r.end_ms + tol),
+                iou((h.start_ms, h.end_ms), (r.start_ms, r.end_ms)),
+            )
+            if k > key:
+                best, key = i, k
+        if best is not None and key[0] * 2 >= h.end_ms - h.start_ms:
+            groups[best].append(h)
+        elif any(_overlap(h.start_ms, h.end_ms, a, b) for a, b in zones):
+            extras.append(h)
+    return [tuple(groups[i]) for i in range(len(refs))], extras
+
+
+spans = st.tuples(st.integers(0, 20_000), st.integers(1, 4_000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(spans, max_size=8), st.lists(spans, max_size=12), st.integers(0, 500))
+def test_matching_equals_trying_every_reference(
+    ref_spans: list[tuple[int, int]], hyp_spans: list[tuple[int, int]], tol: int
+) -> None:
+    refs = [Reference(a, a + n, "speech", f"r{i}") for i, (a, n) in enumerate(ref_spans)]
+    hyps = [iv(a, a + n, f"h{i}") for i, (a, n) in enumerate(hyp_spans)]
+    zones = [(0, 10_000)]
+    matches, extras = match_segments(refs, hyps, zones, tol)
+    want_groups, want_extras = _naive_match(refs, hyps, zones, tol)
+    assert [m.hypotheses for m in matches] == want_groups
+    assert extras == want_extras
