@@ -9,20 +9,20 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_peaks, detect_speech
 from audio_pipeline.clips import require_source
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
-from exchange_oracle.db import assignments, escrows, events, jobs
+from exchange_oracle.db import assignments, escrows, events, jobs, source_files
 from exchange_oracle.packing import PackingParams, SourceFile, pack, seed_for
 from oracle_core.chain import Chain, ChainError
 from oracle_core.db import transaction
@@ -106,15 +106,20 @@ def fetch_manifest(ctx: BuildContext, url: str, manifest_hash: str) -> Manifest:
         raise BuildFailed(str(exc)) from None
 
 
-def download_media(
-    ctx: BuildContext, manifest: Manifest, folder: Path
-) -> tuple[dict[str, Path], str]:
-    """Every audio file under media_url, into `folder`; and the ground truth text."""
+@dataclass(frozen=True)
+class MediaFile:
+    name: str  # relative to media_url, as ground truth names it
+    key: str
+    size: int
+
+
+def list_media(ctx: BuildContext, manifest: Manifest) -> tuple[list[MediaFile], str]:
+    """The audio files under media_url, and the ground truth text."""
     try:
         media = manifest.data.bucket("media_url")
         gt = manifest.data.bucket("gt_url")
         source = ObjectStorage.for_bucket(media, ctx.policy)
-        files: dict[str, Path] = {}
+        files = []
         for key, size in source.list(media.bucket_name, media.path):
             name = (
                 PurePosixPath(key).relative_to(media.path or ".").as_posix() if media.path else key
@@ -123,9 +128,7 @@ def download_media(
                 continue
             if size > MAX_FILE_BYTES:
                 raise BuildFailed(f"media file {name} is {size} bytes, over the limit")
-            path = folder / name.replace("/", "__")
-            path.write_bytes(source.get(media.bucket_name, key))
-            files[name] = path
+            files.append(MediaFile(name, key, size))
         gt_store = ObjectStorage.for_bucket(gt, ctx.policy)
         gt_text = gt_store.get(gt.bucket_name, gt.path).decode("utf-8")
     except (StorageError, UnsafeUrlError, ValueError) as exc:
@@ -135,51 +138,71 @@ def download_media(
     return files, gt_text
 
 
+def download(ctx: BuildContext, manifest: Manifest, key: str, path: Path) -> Path:
+    media = manifest.data.bucket("media_url")
+    try:
+        data = ObjectStorage.for_bucket(media, ctx.policy).get(media.bucket_name, key)
+    except UnsafeUrlError as exc:
+        raise BuildFailed(f"data: {exc}") from None
+    path.write_bytes(data)
+    return path
+
+
+FINAL = ("ready", "failed", "canceled", "completed", "exporting", "validation", "recorded")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    escrow_id: int
+    status: str
+    pending: list[str]  # files still to analyse
+
+
 def build_escrow(ctx: BuildContext, chain_id: int, address: str) -> int:
-    """Build (or finish building) one escrow; returns how many jobs it has. On a reason the
-    requester can fix, the escrow is marked failed and `escrow_failed` goes to the launcher."""
+    """Build (or finish building) one escrow in this process; returns how many jobs it
+    has. The Celery path runs the same three steps with the analyses spread over workers."""
+    prepared = prepare_escrow(ctx, chain_id, address)
+    if prepared.status in FINAL:
+        return _job_count(ctx, prepared.escrow_id)
+    for name in prepared.pending:
+        analyze_source(ctx, prepared.escrow_id, name)
+    return finish_escrow(ctx, prepared.escrow_id)
+
+
+def prepare_escrow(ctx: BuildContext, chain_id: int, address: str) -> Prepared:
+    """Check the escrow and its manifest, list the media, note each file for analysis.
+    On a reason the requester can fix, the escrow is marked failed and `escrow_failed`
+    goes to the launcher (BuildFailed is raised)."""
     with transaction(ctx.sessions) as session:
         escrow_id = register_escrow(session, chain_id, address)
         row = session.execute(select(escrows).where(escrows.c.id == escrow_id)).one()
-    if row.status in ("ready", "failed", "canceled", "completed"):
-        return _job_count(ctx, escrow_id)
-    try:
-        return _build(ctx, escrow_id, chain_id, address, row.webhook_secret)
-    except BuildFailed as exc:
-        _fail(ctx, escrow_id, chain_id, address, str(exc))
-        raise
-
-
-def _job_count(ctx: BuildContext, escrow_id: int) -> int:
-    with ctx.sessions() as session:
-        return len(session.execute(select(jobs.c.id).where(jobs.c.escrow_id == escrow_id)).all())
-
-
-def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason: str) -> None:
-    log.warning("escrow %s failed: %s", address, reason)
-    try:
-        launcher = ctx.chain.read_escrow(address).launcher
-    except ChainError:
-        launcher = None
+    if row.status == "building":
+        try:
+            _prepare(ctx, escrow_id, chain_id, address)
+        except BuildFailed as exc:
+            _fail(ctx, escrow_id, chain_id, address, str(exc))
+            raise
     with transaction(ctx.sessions) as session:
-        session.execute(
-            update(escrows)
-            .where(escrows.c.id == escrow_id)
-            .values(status="failed", failure_reason=reason, updated_at=now())
+        pending = list(
+            session.execute(
+                select(source_files.c.name)
+                .where(source_files.c.escrow_id == escrow_id, source_files.c.status == "pending")
+                .order_by(source_files.c.id)
+            ).scalars()
         )
-        if launcher:
-            enqueue(
-                session,
-                events,
-                chain_id=chain_id,
-                escrow_address=address,
-                event_type="escrow_failed",
-                target_address=launcher,
-                event_data={"reason": reason},
+        if not pending:  # every file analysed, but the hand-on to packing was lost
+            session.execute(
+                update(escrows)
+                .where(escrows.c.id == escrow_id, escrows.c.status == "analysing")
+                .values(status="packing", updated_at=now())
             )
+        status = session.execute(
+            select(escrows.c.status).where(escrows.c.id == escrow_id)
+        ).scalar_one()
+    return Prepared(escrow_id, str(status), pending)
 
 
-def _build(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, secret: str) -> int:
+def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> None:
     try:
         state = ctx.chain.read_escrow(address)
     except ChainError as exc:
@@ -189,50 +212,188 @@ def _build(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, secre
     if state.status not in ("Pending", "Partial"):
         raise BuildFailed(f"escrow is {state.status}, not Pending")
     manifest = fetch_manifest(ctx, state.manifest_url, state.manifest_hash)
-    details = manifest.annotation.details
+    files, gt_text = list_media(ctx, manifest)
+    gt_names = {s.filename for s in read_gt(gt_text)}
+    missing = sorted(gt_names - {f.name for f in files})
+    if missing:
+        raise BuildFailed(f"ground truth names files that are not in the media: {missing}")
+    if not [f for f in files if f.name not in gt_names]:
+        raise BuildFailed("every media file is ground truth: nothing is left to annotate")
     with transaction(ctx.sessions) as session:
+        known = set(
+            session.execute(
+                select(source_files.c.name).where(source_files.c.escrow_id == escrow_id)
+            ).scalars()
+        )
+        for f in files:
+            if f.name not in known:
+                session.execute(
+                    insert(source_files).values(
+                        escrow_id=escrow_id,
+                        name=f.name,
+                        object_key=f.key,
+                        ground_truth=int(f.name in gt_names),
+                        status="pending",
+                        updated_at=now(),
+                    )
+                )
         session.execute(
             update(escrows)
-            .where(escrows.c.id == escrow_id)
-            .values(manifest=manifest.model_dump(mode="json"), updated_at=now())
+            .where(escrows.c.id == escrow_id, escrows.c.status == "building")
+            .values(
+                status="analysing",
+                manifest=manifest.model_dump(mode="json"),
+                gt_text=gt_text,
+                updated_at=now(),
+            )
         )
 
-    with tempfile.TemporaryDirectory() as tmp:
-        files, gt_text = download_media(ctx, manifest, Path(tmp))
-        gt_spans = read_gt(gt_text)
-        gt_names = {s.filename for s in gt_spans}
-        missing = sorted(gt_names - set(files))
-        if missing:
-            raise BuildFailed(f"ground truth names files that are not in the media: {missing}")
-        data, gt_durations = [], {}
-        for name, path in sorted(files.items()):
+
+def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
+    """Analyse one media file (any worker may run this). Returns True when this was the
+    escrow's last file and the escrow moved on to packing."""
+    with ctx.sessions() as session:
+        row = session.execute(
+            select(source_files, escrows.c.manifest)
+            .join(escrows, escrows.c.id == source_files.c.escrow_id)
+            .where(source_files.c.escrow_id == escrow_id, source_files.c.name == name)
+        ).first()
+    if row is None:
+        return False
+    if row.status == "pending":
+        manifest = Manifest.model_validate(row.manifest)
+        details = manifest.annotation.details
+        values: dict[str, Any]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = download(ctx, manifest, row.object_key, Path(tmp) / "media")
             try:
                 result = analyze(path, vad=VadParams(max_segment_s=details.max_segment_duration))
             except AudioError as exc:
-                raise BuildFailed(f"media file {name}: {exc.reason}") from None
-            duration_ms = int(result.duration_s * 1000)
-            if name in gt_names:
-                gt_durations[name] = duration_ms
+                values = {"status": "failed", "error": exc.reason}
             else:
-                speech = tuple(
-                    (round(s.start * 1000), round(s.end * 1000)) for s in result.segments
-                )
-                data.append(SourceFile(name, duration_ms, speech))
-        if not data:
-            raise BuildFailed("every media file is ground truth: nothing is left to annotate")
-        params = PackingParams(
-            clip_ms=int(details.clip_duration * 1000),
-            validation_overhead=details.validation_overhead,
-            min_gt=details.min_composition.gt,
-            min_data=details.min_composition.ds,
+                speech = [[round(s.start * 1000), round(s.end * 1000)] for s in result.segments]
+                duration = int(result.duration_s * 1000)
+                values = {"status": "done", "duration_ms": duration, "speech": speech}
+        with transaction(ctx.sessions) as session:
+            session.execute(
+                update(source_files)
+                .where(source_files.c.id == row.id, source_files.c.status == "pending")
+                .values(**values, updated_at=now())
+            )
+    with transaction(ctx.sessions) as session:
+        left = session.execute(
+            select(func.count())
+            .select_from(source_files)
+            .where(source_files.c.escrow_id == escrow_id, source_files.c.status == "pending")
+        ).scalar_one()
+        if left:
+            return False
+        moved = session.execute(
+            update(escrows)
+            .where(escrows.c.id == escrow_id, escrows.c.status == "analysing")
+            .values(status="packing", updated_at=now())
+        ).rowcount  # type: ignore[attr-defined]
+    return bool(moved)
+
+
+def finish_escrow(ctx: BuildContext, escrow_id: int) -> int:
+    """Pack clips from the analysed files, upload them, make the CVAT tasks, list the jobs.
+    Resumable: clips already listed are skipped, CVAT objects found by name."""
+    with ctx.sessions() as session:
+        row = session.execute(select(escrows).where(escrows.c.id == escrow_id)).one()
+        files = session.execute(
+            select(source_files)
+            .where(source_files.c.escrow_id == escrow_id)
+            .order_by(source_files.c.name)
+        ).all()
+    if row.status != "packing":
+        return _job_count(ctx, escrow_id)
+    try:
+        return _finish(ctx, row, files)
+    except BuildFailed as exc:
+        _fail(ctx, escrow_id, row.chain_id, row.escrow_address, str(exc))
+        raise
+
+
+def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
+    broken = [f for f in files if f.status == "failed"]
+    if broken:
+        raise BuildFailed(
+            "media file(s) cannot be used: " + "; ".join(f"{f.name}: {f.error}" for f in broken)
         )
-        try:
-            clips = pack(data, gt_spans, gt_durations, params, seed_for(address, chain_id))
-        except ValueError as exc:
-            raise BuildFailed(str(exc)) from None
+    manifest = Manifest.model_validate(row.manifest)
+    details = manifest.annotation.details
+    gt_spans = read_gt(row.gt_text or "")
+    data = [
+        SourceFile(f.name, f.duration_ms, tuple((a, b) for a, b in f.speech))
+        for f in files
+        if not f.ground_truth
+    ]
+    gt_durations = {f.name: f.duration_ms for f in files if f.ground_truth}
+    params = PackingParams(
+        clip_ms=int(details.clip_duration * 1000),
+        validation_overhead=details.validation_overhead,
+        min_gt=details.min_composition.gt,
+        min_data=details.min_composition.ds,
+    )
+    try:
+        clips = pack(
+            data, gt_spans, gt_durations, params, seed_for(row.escrow_address, row.chain_id)
+        )
+    except ValueError as exc:
+        raise BuildFailed(str(exc)) from None
+    funds = ctx.chain.read_escrow(row.escrow_address).remaining_funds
+    keys = {f.name: f.object_key for f in files}
+    with tempfile.TemporaryDirectory() as tmp:
+        needed = sorted({r.source for clip in clips for r in clip.regions})
+        local = {
+            name: download(ctx, manifest, keys[name], Path(tmp) / f"{i:05d}")
+            for i, name in enumerate(needed)
+        }
         return _make_jobs(
-            ctx, escrow_id, chain_id, address, secret, manifest, clips, files, state.remaining_funds
+            ctx,
+            row.id,
+            row.chain_id,
+            row.escrow_address,
+            row.webhook_secret,
+            manifest,
+            clips,
+            local,
+            funds,
         )
+
+
+def _job_count(ctx: BuildContext, escrow_id: int) -> int:
+    with ctx.sessions() as session:
+        return int(
+            session.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.escrow_id == escrow_id)
+            ).scalar_one()
+        )
+
+
+def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason: str) -> None:
+    log.warning("escrow %s failed: %s", address, reason)
+    try:
+        launcher = ctx.chain.read_escrow(address).launcher
+    except ChainError:
+        launcher = None
+    with transaction(ctx.sessions) as session:
+        moved = session.execute(
+            update(escrows)
+            .where(escrows.c.id == escrow_id, escrows.c.status != "failed")
+            .values(status="failed", failure_reason=reason, updated_at=now())
+        ).rowcount  # type: ignore[attr-defined]
+        if launcher and moved:
+            enqueue(
+                session,
+                events,
+                chain_id=chain_id,
+                escrow_address=address,
+                event_type="escrow_failed",
+                target_address=launcher,
+                event_data={"reason": reason},
+            )
 
 
 def _make_jobs(
@@ -316,6 +477,10 @@ def _make_jobs(
                 if p.kind == "gt"
             ]
             with transaction(ctx.sessions) as session:
+                # Progress is the packer's heartbeat: the sweeper leaves a moving build alone.
+                session.execute(
+                    update(escrows).where(escrows.c.id == escrow_id).values(updated_at=now())
+                )
                 session.execute(
                     insert(jobs).values(
                         escrow_id=escrow_id,
@@ -337,7 +502,7 @@ def _make_jobs(
     with transaction(ctx.sessions) as session:
         session.execute(
             update(escrows)
-            .where(escrows.c.id == escrow_id)
+            .where(escrows.c.id == escrow_id, escrows.c.status == "packing")
             .values(
                 status="ready", reward_per_job=str(funds // max(1, len(clips))), updated_at=now()
             )

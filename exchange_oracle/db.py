@@ -24,9 +24,10 @@ metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
 TS = DateTime(timezone=True)
 
-# Escrow status: building -> ready -> exporting (every job done) -> validation (annotations
-# sent to the recording oracle) -> ready again if work was rejected, or recorded (accepted)
-# -> completed (paid and cleaned up); failed | canceled on the way.
+# Escrow status: building -> analysing (files analysed in parallel) -> packing (clips and
+# CVAT tasks; jobs appear one by one) -> ready -> exporting (every job done) -> validation
+# (annotations sent to the recording oracle) -> ready again if work was rejected, or
+# recorded (accepted) -> completed (paid and cleaned up); failed | canceled on the way.
 escrows = Table(
     "escrows",
     metadata,
@@ -41,12 +42,38 @@ escrows = Table(
     Column("webhook_secret", String(64)),
     Column("reward_per_job", String(80)),  # token base units, as text: fits any uint256
     Column("iteration", Integer, nullable=False, server_default=text("0")),
+    Column("gt_text", Text),  # the requester's ground truth, as read at intake
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),
 )
 # GET /job pages through listed escrows newest first.
 Index("ix_escrows_status_created_at", escrows.c.status, escrows.c.created_at, escrows.c.id)
+
+# One media file of an escrow, analysed by any Celery worker (VAD, duration); status
+# pending -> done | failed (error says why, e.g. corrupt audio). The last analysis to
+# finish hands the escrow on to packing.
+source_files = Table(
+    "source_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "escrow_id",
+        Integer,
+        ForeignKey("escrows.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(1024), nullable=False),
+    Column("object_key", String(1024), nullable=False),
+    Column("ground_truth", Integer, nullable=False),  # 1: a honeypot source
+    Column("status", String(16), nullable=False),
+    Column("duration_ms", Integer),
+    Column("speech", JSON),  # [[start_ms, end_ms], ...]
+    Column("error", Text),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("escrow_id", "name"),
+)
 
 # Job status: pending (being built) -> free <-> assigned -> completed; canceled
 jobs = Table(

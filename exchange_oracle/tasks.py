@@ -7,9 +7,17 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from cvat_sdk.api_client.exceptions import ApiException as CvatApiError
+from sqlalchemy import select, update
+from urllib3.exceptions import HTTPError as Urllib3Error
 
-from exchange_oracle.build import BuildFailed, build_escrow, cancel_escrow
+from exchange_oracle.build import (
+    BuildFailed,
+    analyze_source,
+    cancel_escrow,
+    finish_escrow,
+    prepare_escrow,
+)
 from exchange_oracle.completion import (
     NotPaid,
     clean_up,
@@ -18,7 +26,7 @@ from exchange_oracle.completion import (
     reject_assignments,
 )
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import escrows, events
+from exchange_oracle.db import escrows, events, source_files
 from exchange_oracle.lifecycle import expire, reconcile
 from oracle_core.chain import ChainError
 from oracle_core.events import dispatch_after_commit
@@ -51,7 +59,16 @@ def use(ctx: ExchangeContext) -> None:
     dispatch_after_commit(ctx.sessions, lambda row_id: deliver_outbox.delay(row_id))
 
 
-TRANSIENT = (ChainError, StorageError, ConnectionError, TimeoutError, OSError)
+# Worth retrying: the chain, storage, CVAT (5xx, timeouts, refused connections), the network.
+TRANSIENT = (
+    ChainError,
+    StorageError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    CvatApiError,
+    Urllib3Error,
+)
 
 
 def handle(row: Any) -> str:
@@ -59,10 +76,14 @@ def handle(row: Any) -> str:
     ctx = context()
     if row.event_type == "escrow_created":
         try:
-            jobs = build_escrow(ctx.build, row.chain_id, row.escrow_address)
+            prepared = prepare_escrow(ctx.build, row.chain_id, row.escrow_address)
         except BuildFailed:
             return "failed"  # the escrow is marked failed and the launcher told why
-        return f"{jobs} jobs"
+        for name in prepared.pending:
+            analyze_file.delay(prepared.escrow_id, name)
+        if prepared.status == "packing":
+            pack_escrow.delay(prepared.escrow_id)
+        return f"{prepared.status}: {len(prepared.pending)} files to analyse"
     if row.event_type == "escrow_canceled":
         try:
             return cancel_escrow(ctx.build, row.chain_id, row.escrow_address)
@@ -92,13 +113,83 @@ process_event, sweep_inbox = register_inbox_tasks(
 )
 
 
+def _retry(task: Any, exc: Exception) -> Exception:
+    return task.retry(exc=exc, countdown=min(300, 2 ** (task.request.retries + 1)))
+
+
+@app.task(name="exchange_oracle.analyze_file", bind=True, max_retries=8)
+def analyze_file(self: Any, escrow_id: int, name: str) -> str:
+    """One media file of an escrow; the last one to finish starts the packing."""
+    try:
+        last = analyze_source(context().build, escrow_id, name)
+    except BuildFailed:
+        return "failed"
+    except TRANSIENT as exc:
+        raise _retry(self, exc) from None
+    if last:
+        pack_escrow.delay(escrow_id)
+    return "analysed, packing" if last else "analysed"
+
+
+@app.task(name="exchange_oracle.pack_escrow", bind=True, max_retries=8)
+def pack_escrow(self: Any, escrow_id: int) -> str:
+    """Clips, uploads and CVAT tasks for an analysed escrow; jobs are listed one by one."""
+    try:
+        return f"{finish_escrow(context().build, escrow_id)} jobs"
+    except BuildFailed:
+        return "failed"
+    except TRANSIENT as exc:
+        raise _retry(self, exc) from None
+
+
+STALLED_S = 600.0
+
+
+@app.task(name="exchange_oracle.resume_builds")
+def resume_builds(stalled_s: float = STALLED_S) -> dict[str, int]:
+    """Builds whose worker died or whose hand-off was lost: analyses still pending and
+    packing without progress (no new job) for `stalled_s` are dispatched again."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=stalled_s)
+    with context().sessions() as session:
+        files = session.execute(
+            select(source_files.c.escrow_id, source_files.c.name)
+            .join(escrows, escrows.c.id == source_files.c.escrow_id)
+            .where(
+                escrows.c.status == "analysing",
+                source_files.c.status == "pending",
+                source_files.c.updated_at < cutoff,
+            )
+        ).all()
+        packing = (
+            session.execute(
+                select(escrows.c.id).where(
+                    escrows.c.status == "packing", escrows.c.updated_at < cutoff
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for escrow_id, name in files:
+            session.execute(
+                update(source_files)
+                .where(source_files.c.escrow_id == escrow_id, source_files.c.name == name)
+                .values(updated_at=datetime.now(UTC))
+            )
+        session.commit()
+    for escrow_id, name in files:
+        analyze_file.delay(escrow_id, name)
+    for escrow_id in packing:
+        pack_escrow.delay(escrow_id)
+    return {"files": len(files), "packing": len(packing)}
+
+
 @app.task(name="exchange_oracle.export_annotations", bind=True, max_retries=8)
 def export_annotations(self: Any, escrow_id: int) -> str:
     """Every job of the escrow is done: annotations to the bucket, `job_finished` out."""
     try:
         return export_escrow(context().build, escrow_id)
     except TRANSIENT as exc:
-        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
+        raise _retry(self, exc) from None
 
 
 EXPIRY_EVERY_S = 5.0
@@ -146,5 +237,6 @@ app.conf.beat_schedule.update(
     {
         "expire-assignments": {"task": expire_assignments.name, "schedule": EXPIRY_EVERY_S},
         "reconcile": {"task": reconcile_with_cvat.name, "schedule": RECONCILE_EVERY_S},
+        "resume-builds": {"task": resume_builds.name, "schedule": 60.0},
     }
 )

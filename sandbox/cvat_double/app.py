@@ -3,12 +3,15 @@ deserializes every response through them); rules follow CVAT's audio support."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import tempfile
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -600,6 +603,40 @@ def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Fault:
+    method: str
+    path: str  # a regular expression matched against the request path
+    status: int = 500  # 0: answer normally after the delay
+    delay_s: float = 0.0
+    skip: int = 0  # let this many matching requests through first
+    times: int = 1
+
+
+class Faults:
+    """Failures to inject, for tests of what the oracle does when CVAT misbehaves."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times <= 0 or fault.method != method or not re.search(fault.path, path):
+                    continue
+                if fault.skip:
+                    fault.skip -= 1
+                    return None
+                fault.times -= 1
+                return fault
+        return None
+
+
 def create_app(
     db_path: str | Path = ":memory:",
     base_url: str = "http://127.0.0.1:8080",
@@ -612,6 +649,19 @@ def create_app(
     )
     cvat = Double(Store(db_path), base_url, admin)
     app.state.cvat = cvat
+    app.state.faults = Faults()
+
+    @app.middleware("http")
+    async def inject_faults(request: Request, call_next: Any) -> Response:
+        """Tests make CVAT fail or stall on chosen requests (see Faults)."""
+        fault = app.state.faults.take(request.method, request.url.path)
+        if fault is not None:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.status:
+                return JSONResponse({"detail": "injected fault"}, status_code=fault.status)
+        response: Response = await call_next(request)
+        return response
 
     def need(kind: str, ident: int) -> dict[str, Any]:
         doc = cvat.store.get(kind, ident)

@@ -4,6 +4,8 @@ double) with `auto` intervals from VAD, clips, peaks and time maps in the oracle
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from cvat_sdk import Client
+from cvat_sdk.api_client.exceptions import ApiException
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -25,6 +28,7 @@ from oracle_core.db import make_engine, make_sessionmaker
 from oracle_core.storage import ObjectStorage, UrlPolicy
 from sandbox import accounts
 from sandbox.cvat_double import create_app
+from sandbox.cvat_double.app import Fault
 from tests.integration.conftest import free_port, serve
 from tests.integration.escrows import key, register_oracles
 from tests.integration.jobdata import manifest
@@ -41,7 +45,9 @@ def world(fresh_chain: str, s3_url: str, pg_url: str, tmp_path: Path) -> Iterato
     sink = FastAPI()
     sink.post("/webhook")(lambda: {})
     with (
-        serve(create_app(tmp_path / "cvat.db", f"http://127.0.0.1:{port}"), port=port) as cvat_url,
+        serve(
+            cvat_app := create_app(tmp_path / "cvat.db", f"http://127.0.0.1:{port}"), port=port
+        ) as cvat_url,
         serve(sink) as sink_url,
     ):
         register_oracles(fresh_chain)
@@ -79,7 +85,12 @@ def world(fresh_chain: str, s3_url: str, pg_url: str, tmp_path: Path) -> Iterato
             ),
             lambda: Cvat(cvat_url, "admin", "admin-password"),
         )
-        yield {"requester": requester, "ctx": ctx, "cvat_url": cvat_url}
+        yield {
+            "requester": requester,
+            "ctx": ctx,
+            "cvat_url": cvat_url,
+            "faults": cvat_app.state.faults,
+        }
     metadata.drop_all(engine)
     engine.dispose()
 
@@ -132,7 +143,7 @@ def test_an_escrow_becomes_listed_jobs_with_vad_pre_segments(
     assert build_escrow(ctx, 1338, launched.escrow_address) == count
     with ctx.sessions() as s:
         s.execute(jobs.delete().where(jobs.c.clip_index == count - 1))
-        s.execute(escrows.update().values(status="building"))
+        s.execute(escrows.update().values(status="packing"))
         s.commit()
     assert build_escrow(ctx, 1338, launched.escrow_address) == count
     with Client(world["cvat_url"]) as client:
@@ -158,3 +169,43 @@ def test_a_bad_manifest_fails_the_escrow_and_tells_the_launcher(
         and "max_segment_duration" in body["event_data"]["reason"]
     )
     assert sent.target_address == accounts.account(accounts.JOB_LAUNCHER).address
+
+
+def test_corrupt_media_fail_the_escrow_naming_every_bad_file(
+    world: dict[str, Any], job_folder: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "job"
+    shutil.copytree(job_folder, folder)
+    good = (folder / "media" / "talk0.mp3").read_bytes()
+    (folder / "media" / "cut.mp3").write_bytes(good[: len(good) // 3])
+    (folder / "media" / "noise.wav").write_bytes(b"RIFF" + os.urandom(4000))
+    launched = launch(world["requester"], manifest(), Decimal(5), folder)
+    with pytest.raises(BuildFailed) as failed:
+        build_escrow(world["ctx"], 1338, launched.escrow_address)
+    reason = str(failed.value)
+    assert "cut.mp3:" in reason and "noise.wav:" in reason and "talk0.mp3" not in reason
+    with world["ctx"].sessions() as s:
+        escrow = s.execute(select(escrows)).one()
+        assert s.execute(select(jobs)).all() == []
+    assert escrow.status == "failed" and escrow.failure_reason == reason
+
+
+def test_a_cvat_error_mid_build_resumes_without_duplicates(
+    world: dict[str, Any], job_folder: Path
+) -> None:
+    ctx: BuildContext = world["ctx"]
+    world["faults"].add(Fault("POST", r"^/api/tasks/?$", status=500, skip=1))
+    launched = launch(world["requester"], manifest(), Decimal(5), job_folder)
+    with pytest.raises(ApiException) as raised:
+        build_escrow(ctx, 1338, launched.escrow_address)
+    assert raised.value.status == 500
+    with ctx.sessions() as s:
+        escrow = s.execute(select(escrows)).one()
+        assert len(s.execute(select(jobs)).all()) == 1  # the first clip is listed already
+    assert escrow.status == "packing"
+    count = build_escrow(ctx, 1338, launched.escrow_address)  # the task's retry
+    with Client(world["cvat_url"]) as client:
+        client.login(("admin", "admin-password"))
+        assert client.projects.retrieve(escrow.cvat_project_id).tasks.count == count
+    with ctx.sessions() as s:
+        assert s.execute(select(escrows.c.status)).scalar() == "ready"
