@@ -9,6 +9,7 @@ SUITES = {
     "audio": "benchmarks.audio_bench",
     "worker_api": "benchmarks.worker_api_bench",
     "validation": "benchmarks.validation_bench",
+    "build": "benchmarks.build_bench",
 }
 
 

@@ -365,3 +365,37 @@ def _inbox_settled(ctx: RecordingContext, count: int) -> bool:
     with ctx.sessions() as s:
         rows = s.execute(select(recording_events.inbox)).all()
     return len(rows) == count and all(r.status == "done" for r in rows)
+
+
+def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
+    market: dict[str, Any], job_data: JobData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = market
+    exchange: ExchangeContext = m["exchange"]
+    recording: RecordingContext = m["recording"]
+    monkeypatch.setattr(recording.settings, "max_iterations", 1)
+    launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
+    escrow = launched.escrow_address
+    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    with exchange.sessions() as s:
+        n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
+    sloppy_one = _annotate(m, 100, escrow, job_data.truth, bad=True)
+    for i in range(1, n_jobs):
+        _annotate(m, 100 + i, escrow, job_data.truth)
+    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+    state = Chain(m["chain"]).read_escrow(escrow)
+    archive = zipfile.ZipFile(
+        io.BytesIO(fetch_url(state.intermediate_results_url, recording.policy))
+    )
+    meta = json.loads(archive.read("validation_meta.json"))
+    assert "1 job(s) still failed after 1 iteration(s)" in meta["note"]
+    assert sorted(j["status"] for j in meta["jobs"]) == ["accepted"] * (n_jobs - 1) + [
+        "not accepted"
+    ]
+    rows = json.loads(archive.read("annotations.json"))
+    assert rows and sloppy_one not in {r["assignment_id"] for r in rows}
+    payouts = json.loads(archive.read("payouts.json"))
+    assert accounts.account(100).address not in {p["wallet"] for p in payouts["payouts"]}
+    assert int(payouts["total"]) == int(payouts["reward_per_job"]) * (n_jobs - 1)
+    assert state.reserved_funds == int(payouts["total"])
+    assert _assignment_status(exchange, sloppy_one) == "completed"  # never sent back

@@ -413,3 +413,29 @@ def test_completeness_feedback_for_a_draft_is_the_workers_own(
     assert httpx.post(check, json=done, headers=auth(token)).json()["complete"] is True
     stranger = issuer.issue(account(521).address)
     assert httpx.post(check, json=done, headers=auth(stranger)).status_code == 404
+
+
+def test_reconciliation_finds_completions_whose_webhook_was_lost(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    from exchange_oracle.cvat import Cvat
+    from exchange_oracle.lifecycle import reconcile
+
+    url, ctx = oracle["url"], oracle["ctx"]
+    done, busy = (_take(url, issuer.issue(account(530 + i).address)) for i in range(2))
+    with ctx.sessions() as s:
+        cvat_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == done["assignment_id"])
+        ).scalar_one()
+    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    try:
+        cvat.set_state(cvat_job, "completed")  # no webhook registered: the event is lost
+        assert _assignment(ctx, done["assignment_id"]).status == "active"
+        assert reconcile(ctx.sessions, cvat) == (1, [])
+        assert reconcile(ctx.sessions, cvat) == (0, [])
+    finally:
+        cvat.close()
+    assert _assignment(ctx, done["assignment_id"]).status == "completed"
+    assert _assignment(ctx, busy["assignment_id"]).status == "active"
