@@ -70,11 +70,14 @@ def _database() -> str:
 
 
 def main() -> None:
+    import logging
+
     import uvicorn
     from moto.server import ThreadedMotoServer
 
     from sandbox.cvat_double import create_app as create_cvat
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
     folder = media()
     chain_url, started_chain = local_chain.up(CHAIN_PORT)
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=18548, verbose=False)
