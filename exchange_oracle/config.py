@@ -18,6 +18,10 @@ class ExchangeSettings(OracleSettings):
     )
     human_app_public_key: str = Field("", description="PEM of HUMAN App's ES256 token key")
     clip_rate: int = Field(16_000, description="sample rate of assignment clips")
+    job_list_cache_s: float = Field(
+        1.0, ge=0, description="GET /job answers reused for this long; 0 turns it off"
+    )
+    cvat_timeout_s: float = Field(60.0, gt=0, description="per CVAT request")
 
     def webhook_target(self) -> str:
         return self.cvat_webhook_url or f"{self.public_url.rstrip('/')}/cvat-webhook"

@@ -39,7 +39,9 @@ class ExchangeContext:
 
     def cvat(self) -> Cvat:
         s = self.settings
-        return Cvat(s.cvat_url, s.cvat_username, s.cvat_password.get_secret_value())
+        return Cvat(
+            s.cvat_url, s.cvat_username, s.cvat_password.get_secret_value(), s.cvat_timeout_s
+        )
 
     @cached_property
     def build(self) -> BuildContext:

@@ -56,8 +56,19 @@ def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
 
 
 class Cvat:
-    def __init__(self, url: str, username: str, password: str) -> None:
+    def __init__(self, url: str, username: str, password: str, timeout_s: float = 60.0) -> None:
         self.client = Client(url)
+        # A CVAT that stalls must not hold a worker forever: every request gets a deadline,
+        # and the read timeout surfaces as a retryable error.
+        rest = self.client.api_client.rest_client
+        send = rest.request
+
+        def with_deadline(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("_request_timeout") is None:
+                kwargs["_request_timeout"] = (10.0, timeout_s)
+            return send(*args, **kwargs)
+
+        rest.request = with_deadline
         self.client.login((username, password))
 
     def close(self) -> None:

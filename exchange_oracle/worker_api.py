@@ -5,8 +5,12 @@ No `from __future__ import annotations` here: FastAPI must see the dependency ob
 the annotations themselves, and they are closures of `worker_router`.
 """
 
+import asyncio
+import json
 import math
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, EmailStr
 from sqlalchemy import ColumnElement, func, insert, select, update
 
@@ -41,6 +46,53 @@ FIELDS = (
     "updated_at",
     "qualifications",
 )
+
+
+STALE_S = 5.0  # while one request refreshes an expired listing, others get the old one
+
+
+class TtlCache:
+    """Answers kept for `ttl_s` seconds by key; 0 turns caching off."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._items: dict[Any, tuple[float, Any]] = {}
+        self._refreshing: set[Any] = set()
+        self._lock = threading.Lock()
+
+    def peek(self, key: Any, stale_s: float = 0.0) -> tuple[Any, bool]:
+        """(value or None, whether it is fresh); an entry up to `stale_s` past its time is
+        still returned, marked stale, so one caller can refresh it while others use it."""
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is None:
+            return None, False
+        now = time.monotonic()
+        if hit[0] > now:
+            return hit[1], True
+        return (hit[1], False) if hit[0] + stale_s > now else (None, False)
+
+    def claim_refresh(self, key: Any) -> bool:
+        """True for the one caller that should refresh a stale entry."""
+        with self._lock:
+            if key in self._refreshing:
+                return False
+            self._refreshing.add(key)
+            return True
+
+    def done_refresh(self, key: Any) -> None:
+        with self._lock:
+            self._refreshing.discard(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.ttl_s <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._items) >= self.max_entries:
+                self._items = {k: v for k, v in self._items.items() if v[0] > now}
+            self._items[key] = (now + self.ttl_s, value)
 
 
 class AssignmentRequest(BaseModel):
@@ -113,24 +165,34 @@ def hmt(base_units: str | None) -> str:
 def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
     router = APIRouter(tags=["worker"])
 
-    def claims(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
+    verified: dict[str, TokenClaims] = {}  # token -> its claims, until the token expires
+
+    async def claims(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
         try:
-            return verify_token(
-                bearer_token(authorization), context().settings.human_app_public_key
-            )
+            token = bearer_token(authorization)
+            known = verified.get(token)
+            if known is not None and float(known.raw.get("exp", 0)) > time.time():
+                return known
+            checked = verify_token(token, context().settings.human_app_public_key)
         except AuthError as exc:
             raise HTTPException(401, str(exc)) from None
+        if len(verified) >= 10_000:
+            verified.clear()
+        verified[token] = checked
+        return checked
 
-    def wallet_of(token: Annotated[TokenClaims, Depends(claims)]) -> TokenClaims:
+    async def wallet_of(token: Annotated[TokenClaims, Depends(claims)]) -> TokenClaims:
         if token.wallet_address is None:
             raise HTTPException(403, "this route needs a worker's token (with a wallet_address)")
         return token
 
+    listing_cache = TtlCache(context().settings.job_list_cache_s)
+
     def url_for(assignment_id: str) -> str:
         return f"{context().settings.public_url.rstrip('/')}/annotate/{assignment_id}"
 
-    @router.get("/job", summary="Jobs (one per escrow) workers can take")
-    def list_jobs(
+    @router.get("/job", summary="Jobs (one per escrow) workers can take", response_class=Response)
+    async def list_jobs(
         token: Annotated[TokenClaims, Depends(claims)],
         escrow_address: str | None = None,
         chain_id: int | None = None,
@@ -143,12 +205,51 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         fields: Annotated[list[str] | None, Query()] = None,
         created_after: datetime | None = None,
         updated_after: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         unknown = sorted(set(fields or []) - set(FIELDS))
         if unknown:
             raise HTTPException(422, f"unknown field(s) {unknown}; choose from {list(FIELDS)}")
         if job_type not in (None, JOB_TYPE):
-            return paged(page, page_size, 0, [])
+            return Response(
+                json.dumps(paged(page, page_size, 0, [])).encode(), media_type="application/json"
+            )
+        # HUMAN App polls this listing for every worker: identical queries within
+        # JOB_LIST_CACHE_S share one database round trip (the answer may be that old).
+        key = (escrow_address, chain_id, status, sort, sort_field, page, page_size,
+               tuple(fields or ()), created_after, updated_after)  # fmt: skip
+        body, fresh = listing_cache.peek(key, stale_s=STALE_S)
+        if body is None:
+            body = await refresh(key)
+        elif not fresh and listing_cache.claim_refresh(key):
+            task = asyncio.create_task(refresh(key))  # answer now; refresh behind it
+            refreshes.add(task)
+            task.add_done_callback(refreshes.discard)
+        return Response(body, media_type="application/json")
+
+    refreshes: set[asyncio.Task[bytes]] = set()
+
+    async def refresh(key: tuple[Any, ...]) -> bytes:
+        try:
+            body: bytes = await run_in_threadpool(
+                lambda: json.dumps(jsonable_encoder(_list_jobs(*key))).encode()
+            )
+            listing_cache.put(key, body)
+            return body
+        finally:
+            listing_cache.done_refresh(key)
+
+    def _list_jobs(
+        escrow_address: str | None,
+        chain_id: int | None,
+        status: str,
+        sort: str,
+        sort_field: str,
+        page: int,
+        page_size: int,
+        fields: tuple[str, ...],
+        created_after: datetime | None,
+        updated_after: datetime | None,
+    ) -> dict[str, Any]:
         filters: list[ColumnElement[bool]] = [escrows.c.status.in_(LISTED[status])]
         if escrow_address:
             filters.append(escrows.c.escrow_address == escrow_address)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from cvat_sdk import Client
 from cvat_sdk.api_client.exceptions import ApiException
 from fastapi import FastAPI
 from sqlalchemy import select
+from urllib3.exceptions import ReadTimeoutError
 
 from audio_oracles.requester import RequesterSettings, launch
 from audio_pipeline import decode, detect_speech
@@ -203,6 +205,12 @@ def test_a_cvat_error_mid_build_resumes_without_duplicates(
         escrow = s.execute(select(escrows)).one()
         assert len(s.execute(select(jobs)).all()) == 1  # the first clip is listed already
     assert escrow.status == "packing"
+    # Then CVAT stalls past the client's timeout on a task upload: also retryable.
+    world["faults"].add(Fault("POST", r"^/api/tasks/?$", status=0, delay_s=3.0))
+    slow = Cvat(world["cvat_url"], "admin", "admin-password", timeout_s=1.0)
+    impatient = replace(ctx, cvat=lambda: slow)
+    with pytest.raises(ReadTimeoutError):
+        build_escrow(impatient, 1338, launched.escrow_address)
     count = build_escrow(ctx, 1338, launched.escrow_address)  # the task's retry
     with Client(world["cvat_url"]) as client:
         client.login(("admin", "admin-password"))
