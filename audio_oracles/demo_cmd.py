@@ -1,59 +1,68 @@
-"""`audio-oracles demo`: for now, the audio analysis on a freshly synthesised speech sample.
-
-The full marketplace demo (chain, oracles, bot workers) replaces this once it lands.
-"""
+"""`audio-oracles demo`: the whole HUMAN flow on one machine, on embedded defaults (see
+sandbox/demo.py): escrow -> jobs -> bot annotators -> validation with one rejection and
+its redo -> results and payouts on chain -> cleanup. Writes demo-report.json/.html."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
-from audio_pipeline import analyze
-
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the demo on embedded defaults")
+    p = sub.add_parser("demo", help="run the whole marketplace locally, end to end")
+    p.add_argument("--files", type=int, default=3, help="speech files in the escrow (default 3)")
+    p.add_argument("--workers", type=int, default=4, help="bot annotators (default 4, min 2)")
     p.add_argument("--seed", type=int, default=7, help="which sentences and voices to use")
+    p.add_argument(
+        "--keep-running", action="store_true", help="leave everything up and print the URLs"
+    )
+    p.add_argument("--chain-port", type=int, default=8545, help="local chain (reused if up)")
+    p.add_argument("--s3-port", type=int, default=9000, help="S3 on loopback (reused if up)")
+    p.add_argument("--work-dir", type=Path, help="state folder (default .demo/)")
+    p.add_argument("--report-dir", type=Path, help="where demo-report.* go (default: repo root)")
     p.set_defaults(handler=run)
 
 
-SENTENCES = (
-    "The quick brown fox jumps over the lazy dog",
-    "Please call Stella and ask her to bring these things",
-    "A rainbow is a division of white light into many beautiful colors",
-    "She sells sea shells by the sea shore",
-    "When the sunlight strikes raindrops in the air they act as a prism",
-)
-
-
 def run(args: argparse.Namespace) -> int:
-    from sandbox.speech import VOICES, Utterance, compose, write_audio
+    from sandbox.demo import DemoFailed, DemoOptions, run_demo
 
-    print("audio-oracles demo (audio analysis only: the full marketplace demo is not built yet)")
-    n = len(SENTENCES)
-    picks = [SENTENCES[(args.seed + i) % n] for i in range(3)]
-    voices = [VOICES[(args.seed + i) % len(VOICES)] for i in range(3)]
-    track = compose([Utterance(t, v) for t, v in zip(picks, voices, strict=True)], [1.2, 2.0])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_audio(
-            Path(tmp) / "demo.mp3", track.pcm, track.rate, out_rate=44_100, channels=2
-        )
-        started = time.perf_counter()
-        result = analyze(path)
-        took = time.perf_counter() - started
-    print(
-        f"synthesised {track.duration_s:.1f} s of speech (44.1 kHz stereo MP3), "
-        f"analysed in {took * 1000:.0f} ms"
+    if args.files < 1 or args.workers < 2:
+        print("error: need at least 1 file and 2 workers (one is sloppy)", file=sys.stderr)
+        return 2
+    opts = DemoOptions(
+        files=args.files,
+        workers=args.workers,
+        seed=args.seed,
+        keep_running=args.keep_running,
+        chain_port=args.chain_port,
+        s3_port=args.s3_port,
     )
-    print(f"{'utterance':<60} {'true span (s)':>16} {'VAD segment (s)':>18}")
-    for i, (text, span) in enumerate(zip(track.texts, track.spans, strict=True)):
-        seg = result.segments[i] if i < len(result.segments) else None
-        found = f"{seg.start:6.2f} - {seg.end:6.2f}" if seg else "-"
-        print(f"{text[:58]:<60} {span.start:6.2f} - {span.end:6.2f}   {found:>16}")
-    summary = {z: p.length for z, p in result.peaks.items()}
-    print(f"peaks (audiowaveform v2), pixels per zoom: {json.dumps(summary)}")
+    if args.work_dir:
+        opts.work_dir = args.work_dir.resolve()
+    if args.report_dir:
+        opts.report_dir = args.report_dir.resolve()
+    try:
+        report = run_demo(opts)
+    except DemoFailed as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: everything the demo started is stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print()
+    print(f"{'worker':<44} {'accepted':>8} {'rejected':>8} {'mean WER':>9} {'paid HMT':>12}")
+    for w in report["workers"]:
+        wer = "-" if w["mean_wer"] is None else f"{w['mean_wer']:.3f}"
+        print(f"{w['wallet']:<44} {w['accepted']:>8} {w['rejected']:>8} {wer:>9} "
+              f"{w['paid_hmt']:>12}")  # fmt: skip
+    print(f"escrow {report['escrow_address']}: {report['status']}")
+    print(f"results {report['results_url'].split('?')[0]} sha256 {report['results_hash']}")
+    t = report["timings_s"]
+    print(f"escrow -> jobs {t['escrow_to_jobs']} s, total {t['total']} s")
+    print(f"reports: {opts.report_dir / 'demo-report.json'}, demo-report.html")
     return 0

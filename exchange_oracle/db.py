@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,12 +16,13 @@ from sqlalchemy import (
     text,
 )
 
+from oracle_core.db import UtcDateTime
 from oracle_core.events import EventTables
 from oracle_core.migrations import NAMING
 
 metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 
 # Escrow status: building -> analysing (files analysed in parallel) -> packing (clips and
 # CVAT tasks; jobs appear one by one) -> ready -> exporting (every job done) -> validation

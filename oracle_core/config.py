@@ -49,6 +49,20 @@ class OracleSettings(BaseSettings):
         None, description="bearer token for the operator endpoints (outbox listing); unset = off"
     )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment variables that reproduce them in another
+        process (secrets included: hand it only to processes of this oracle)."""
+        import json
+
+        env = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[name.upper()] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        return env
+
     def url_policy(self) -> UrlPolicy:
         return UrlPolicy(
             allow_private=self.allow_private_urls, allow_hosts=tuple(self.url_allow_hosts)

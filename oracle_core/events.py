@@ -19,7 +19,6 @@ import httpx
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle_core.db import transaction
+from oracle_core.db import UtcDateTime, transaction
 from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, VerifiedEvent, now_iso, sign
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,8 @@ class EventTables:
             Column("status", String(16), nullable=False, default=PENDING, index=True),
             Column("attempts", Integer, nullable=False, default=0),
             Column("error", Text),
-            Column("received_at", DateTime(timezone=True), nullable=False),
-            Column("processed_at", DateTime(timezone=True)),
+            Column("received_at", UtcDateTime(), nullable=False),
+            Column("processed_at", UtcDateTime()),
         )
         self.outbox = Table(
             "outbox",
@@ -83,11 +82,11 @@ class EventTables:
             Column("body", Text, nullable=False),
             Column("status", String(16), nullable=False, index=True),
             Column("attempts", Integer, nullable=False, default=0),
-            Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
-            Column("lease_until", DateTime(timezone=True)),
+            Column("next_attempt_at", UtcDateTime(), nullable=False, index=True),
+            Column("lease_until", UtcDateTime()),
             Column("last_error", Text),
-            Column("created_at", DateTime(timezone=True), nullable=False),
-            Column("delivered_at", DateTime(timezone=True)),
+            Column("created_at", UtcDateTime(), nullable=False),
+            Column("delivered_at", UtcDateTime()),
         )
 
 

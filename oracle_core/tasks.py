@@ -4,9 +4,11 @@ exponential backoff, and sweep periodically so nothing waits on a lost task."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +25,17 @@ log = logging.getLogger(__name__)
 
 
 def make_celery(name: str, broker_url: str) -> Celery:
+    """One oracle's Celery app. `filesystem://` is the broker that needs no server (the
+    demo's embedded default): messages are files under CELERY_FILESYSTEM_FOLDER."""
     app = Celery(name, broker=broker_url)
+    if broker_url.startswith("filesystem://"):
+        folder = Path(os.environ.get("CELERY_FILESYSTEM_FOLDER", ".demo/broker"))
+        folder.mkdir(parents=True, exist_ok=True)
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "store_processed": False,
+        }
     app.conf.update(
         task_default_queue=name,  # oracles sharing one Redis never take each other's tasks
         task_acks_late=True,  # a worker killed mid-task leaves the task to be redone

@@ -6,7 +6,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
@@ -17,12 +16,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from oracle_core.db import UtcDateTime
 from oracle_core.events import EventTables
 from oracle_core.migrations import NAMING
 
 metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 
 # Escrow status: validating (iterations of job_finished -> scores -> rejections) ->
 # assembling (final; the archive is being built) -> uploaded (archive in the bucket, hash

@@ -22,3 +22,8 @@ FIRST_WORKER = 10
 def account(index: int) -> LocalAccount:
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def private_key(index: int) -> str:
+    """The account's key as 0x-hex, the form settings take."""
+    return "0x" + bytes(account(index).key).hex()

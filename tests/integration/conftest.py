@@ -137,18 +137,7 @@ def job_folder(job_data: object) -> object:
 
 def settings_env(settings: object) -> dict[str, str]:
     """Settings as the environment variables that reproduce them in another process."""
-    import json as _json
-
-    from pydantic import SecretStr
-
-    env = {}
-    for name, value in settings:  # type: ignore[attr-defined]
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[name.upper()] = _json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return env
+    return settings.to_env()  # type: ignore[attr-defined, no-any-return]
 
 
 @contextmanager

@@ -1,0 +1,18 @@
+# One image for every oracle process (API, Celery worker, beat) and the sandbox chain.
+FROM python:3.11-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY pyproject.toml README.md ./
+COPY audio_pipeline audio_pipeline
+COPY oracle_core oracle_core
+COPY exchange_oracle exchange_oracle
+COPY recording_oracle recording_oracle
+COPY sandbox sandbox
+COPY audio_oracles audio_oracles
+COPY contracts-abi contracts-abi
+RUN pip install --no-cache-dir .
+ENV PYTHONUNBUFFERED=1
