@@ -371,6 +371,9 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
         state = chain.read_escrow(escrow)
     if state.status != "Complete":
         raise DemoFailed(f"the escrow is {state.status}, not Complete, after the payout")
+    paid_now = reputation.paid or {}
+    total_paid = Decimal(sum(paid_now.values())) / HMT
+    timeline(f"reputation stand-in paid {len(paid_now)} workers {total_paid} HMT (bulkPayOut)")
     timeline("escrow Complete on chain")
     market.wait_exchange("completed", 60)
     timeline("exchange oracle cleaned up (CVAT project and bucket files removed)")
@@ -511,10 +514,19 @@ class _Market:
     def wait_listed(self, timeout_s: float) -> None:
         from sqlalchemy import func, select
 
-        from exchange_oracle.db import escrows, jobs
+        from exchange_oracle.db import escrows, jobs, source_files
 
         deadline = time.monotonic() + timeout_s
+        analysed = -1
         while (status := self._exchange_status()) != "ready":
+            with self.exchange.sessions() as s:
+                counts = s.execute(
+                    select(source_files.c.status, func.count()).group_by(source_files.c.status)
+                ).all()
+            done = sum(n for st, n in counts if st != "pending")
+            if counts and done != analysed:
+                analysed = done
+                self.say(f"files analysed {done}/{sum(n for _, n in counts)}")
             if status == "failed":
                 with self.exchange.sessions() as s:
                     reason = s.execute(select(escrows.c.failure_reason)).scalar()
