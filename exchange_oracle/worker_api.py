@@ -24,6 +24,8 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.validation import Interval, check_annotations, summarize
+from exchange_oracle.annotate_api import annotation_routes
+from exchange_oracle.annotate_page import clip_response
 from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, workers
@@ -438,9 +440,14 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                     jobs.c.clip_index,
                     jobs.c.clip_key,
                     jobs.c.duration_ms,
+                    jobs.c.cvat_job_id,
+                    jobs.c.pre_segments,
+                    assignments.c.expires_at,
                     escrows.c.escrow_address,
                     escrows.c.chain_id,
                     escrows.c.manifest,
+                    escrows.c.cvat_project_id,
+                    escrows.c.webhook_secret,
                 )
                 .join(jobs, jobs.c.id == assignments.c.job_id)
                 .join(escrows, escrows.c.id == assignments.c.escrow_id)
@@ -450,20 +457,21 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             raise HTTPException(404, f"no assignment {assignment_id} of yours")
         return row
 
+    annotation_routes(router, context, wallet_of, owned)
+
     @router.get(
         "/assignment/{assignment_id}/audio",
         summary="The assignment's clip (MP3)",
         response_class=Response,
     )
     def assignment_audio(
-        assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
+        assignment_id: str,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        range: Annotated[str | None, Header()] = None,
     ) -> Response:
         row = owned(token.wallet_address or "", assignment_id)
         ctx = context()
-        data = ctx.storage.get(ctx.settings.storage_bucket, row.clip_key)
-        return Response(
-            data, media_type="audio/mpeg", headers={"Cache-Control": "private, max-age=3600"}
-        )
+        return clip_response(ctx.storage, ctx.settings.storage_bucket, row.clip_key, range)
 
     @router.get(
         "/assignment/{assignment_id}/peaks",

@@ -219,6 +219,19 @@ class ObjectStorage:
 
         return self._call(read, f"download s3://{bucket}/{key}")
 
+    def get_range(self, bucket: str, key: str, first: int, last: int) -> tuple[bytes, int]:
+        """Bytes `first..last` (inclusive, clamped to the object) and the object's size, so a
+        large clip is streamed in pieces; `first` past the end is a StorageError."""
+
+        def read() -> tuple[bytes, int]:
+            obj = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")
+            total = int(str(obj.get("ContentRange", "")).rpartition("/")[2] or obj["ContentLength"])
+            data: bytes = obj["Body"].read()
+            return data, total
+
+        got: tuple[bytes, int] = self._call(read, f"read s3://{bucket}/{key} from byte {first}")
+        return got
+
     def list(self, bucket: str, prefix: str = "") -> Iterator[tuple[str, int]]:
         """(key, size) of every object under `prefix`."""
         paginator = self._s3.get_paginator("list_objects_v2")

@@ -439,3 +439,69 @@ def test_reconciliation_finds_completions_whose_webhook_was_lost(
         cvat.close()
     assert _assignment(ctx, done["assignment_id"]).status == "completed"
     assert _assignment(ctx, busy["assignment_id"]).status == "active"
+
+
+def test_the_annotator_page_api_saves_to_cvat_and_submits_only_complete_work(
+    oracle: dict[str, Any], issuer: TokenIssuer
+) -> None:
+    from exchange_oracle.cvat import Cvat
+    from tests.integration.conftest import wait_for
+
+    url, ctx = oracle["url"], oracle["ctx"]
+    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    with ctx.sessions() as s:
+        project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
+    cvat.ensure_webhook(project, f"{url}/cvat-webhook", "seed-secret")
+    token = issuer.issue(account(540).address)
+    got = _take(url, token)
+    base = f"{url}/assignment/{got['assignment_id']}"
+    page = httpx.get(f"{base}/annotations", headers=auth(token)).json()
+    assert page["clip_ms"] == 1000 and page["labels"][0]["name"] == "speech"
+    assert [(s["start_ms"], s["end_ms"]) for s in page["segments"]] == [(100, 800)]  # VAD
+    assert page["feedback"]["summary"] == ["1 of 1 segments lack a transcription"]
+
+    draft = [
+        {"start_ms": 50, "end_ms": 400, "label": "speech", "transcription": "hello"},
+        {"start_ms": 500, "end_ms": 1000, "label": "speech"},
+    ]
+    saved = httpx.put(f"{base}/annotations", json={"segments": draft}, headers=auth(token))
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["feedback"]["complete"] is False
+    with ctx.sessions() as s:
+        cvat_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == got["assignment_id"])
+        ).scalar_one()
+    assert [(i["start"], i["stop"]) for i in cvat.intervals(cvat_job)] == [(50, 400), (500, 999)]
+    refused = httpx.post(f"{base}/submit", headers=auth(token))
+    assert refused.status_code == 409
+    assert refused.json()["detail"]["missing"] == ["1 of 2 segments lack a transcription"]
+    assert cvat.job_state(cvat_job) != "completed"
+
+    bad = [{"start_ms": 900, "end_ms": 1200, "label": "speech", "transcription": "x"}]
+    assert (
+        httpx.put(f"{base}/annotations", json={"segments": bad}, headers=auth(token)).status_code
+        == 422
+    )
+    unknown = [{"start_ms": 0, "end_ms": 100, "label": "music"}]
+    assert (
+        httpx.put(
+            f"{base}/annotations", json={"segments": unknown}, headers=auth(token)
+        ).status_code
+        == 422
+    )
+    stranger = issuer.issue(account(541).address)
+    assert httpx.get(f"{base}/annotations", headers=auth(stranger)).status_code == 404
+
+    draft[1]["transcription"] = "world"
+    assert httpx.put(f"{base}/annotations", json={"segments": draft}, headers=auth(token)).json()[
+        "feedback"
+    ]["complete"]
+    done = httpx.post(f"{base}/submit", headers=auth(token))
+    assert done.status_code == 200, done.text
+    assert cvat.job_state(cvat_job) == "completed"
+    wait_for(lambda: _assignment(ctx, got["assignment_id"]).status == "completed", what="done")
+    late = httpx.put(f"{base}/annotations", json={"segments": draft}, headers=auth(token))
+    assert late.status_code == 409
+    cvat.close()

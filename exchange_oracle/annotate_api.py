@@ -1,0 +1,197 @@
+"""What the annotator's page calls: the assignment's labels, rules and current segments,
+saving segments to CVAT on the worker's behalf, and submitting (which completes the CVAT
+job only when the work is complete). The worker never logs into CVAT.
+
+No `from __future__ import annotations`: FastAPI must see the dependency objects.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from audio_pipeline.peaks import DEFAULT_ZOOMS
+from audio_pipeline.validation import Interval, check_annotations, summarize
+from exchange_oracle.annotate_page import signed_audio_path
+from exchange_oracle.completion import annotations_of
+from oracle_core.auth import TokenClaims
+from oracle_core.manifest import Annotation
+
+
+class SegmentIn(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int
+    label: str
+    transcription: str = ""
+    attributes: dict[str, str] = {}
+
+
+class SegmentsIn(BaseModel):
+    segments: list[SegmentIn] = Field(max_length=5000)
+
+
+def annotation_routes(
+    router: APIRouter, context: Callable[[], Any], wallet_of: Any, owned: Callable[..., Any]
+) -> None:
+    def editable(token: TokenClaims, assignment_id: str) -> Any:
+        row = owned(token.wallet_address or "", assignment_id)
+        if row.status != "active":
+            raise HTTPException(409, f"the assignment is {row.status}: it can no longer change")
+        if row.expires_at < datetime.now(UTC):
+            raise HTTPException(409, "the assignment has expired")
+        return row
+
+    def feedback(row: Any, intervals: list[Interval]) -> dict[str, Any]:
+        rules = Annotation.model_validate(row.manifest["annotation"]).rules(row.duration_ms)
+        problems = check_annotations(intervals, rules)
+        return {
+            "complete": not problems,
+            "segments": len(intervals),
+            "summary": summarize(problems, len(intervals)),
+            "problems": [
+                {"kind": p.kind, "segment": p.segment, "message": p.message} for p in problems
+            ],
+        }
+
+    def saved(row: Any) -> list[Interval]:
+        cvat = context().cvat()
+        try:
+            job = _JobRef(row.cvat_job_id, row.clip_index, row.duration_ms)
+            segments = annotations_of(cvat, row.cvat_project_id, job)
+        finally:
+            cvat.close()
+        return [Interval.from_segment(s, row.duration_ms) for s in segments]
+
+    @router.get(
+        "/assignment/{assignment_id}/annotations",
+        summary="The clip's labels, rules, pre-segments and current segments",
+    )
+    async def get_annotations(
+        assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> dict[str, Any]:
+        row = owned(token.wallet_address or "", assignment_id)
+        annotation = Annotation.model_validate(row.manifest["annotation"])
+        intervals = await run_in_threadpool(saved, row)
+        shared = {a.name: a for a in annotation.shared_attributes}
+        return {
+            "assignment_id": assignment_id,
+            "status": row.status,
+            "expires_at": row.expires_at,
+            "description": annotation.description,
+            "user_guide_url": annotation.user_guide_url,
+            "audio_url": signed_audio_path(row.webhook_secret or "", assignment_id, row.expires_at),
+            "peaks_zooms": list(DEFAULT_ZOOMS),
+            "clip_ms": row.duration_ms,
+            "language": annotation.details.language,
+            "allow_overlap": annotation.details.allow_overlap,
+            "max_segment_ms": round(annotation.details.max_segment_duration * 1000),
+            "labels": [
+                {
+                    "name": lb.name,
+                    "transcription": lb.transcription,
+                    "attributes": [
+                        {
+                            "name": name,
+                            "type": shared[name].type,
+                            "values": list(shared[name].values),
+                            "required": shared[name].required,
+                        }
+                        for name in lb.attributes
+                    ],
+                }
+                for lb in annotation.labels
+            ],
+            "pre_segments": row.pre_segments,
+            "segments": [_out(iv) for iv in intervals],
+            "feedback": feedback(row, intervals),
+        }
+
+    @router.put(
+        "/assignment/{assignment_id}/annotations",
+        summary="Save the segments to CVAT (as intervals) and get completeness feedback",
+    )
+    async def put_annotations(
+        assignment_id: str,
+        body: SegmentsIn,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+    ) -> dict[str, Any]:
+        row = editable(token, assignment_id)
+        labels = {lb.name for lb in Annotation.model_validate(row.manifest["annotation"]).labels}
+        last = row.duration_ms - 1  # CVAT refuses stop == size
+        for n, seg in enumerate(sorted(body.segments, key=lambda s: s.start_ms), start=1):
+            if seg.label not in labels:
+                raise HTTPException(422, f"segment {n}: label '{seg.label}' is not in this job")
+            if not seg.start_ms < seg.end_ms <= row.duration_ms:
+                raise HTTPException(
+                    422, f"segment {n}: {seg.start_ms}-{seg.end_ms} ms is not inside the clip"
+                )
+        payload = [
+            {
+                "start": s.start_ms,
+                "stop": min(s.end_ms, last),
+                "label": s.label,
+                "transcription": s.transcription,
+                "attributes": {k: v for k, v in s.attributes.items() if v != ""},
+            }
+            for s in body.segments
+        ]
+
+        def save() -> None:
+            cvat = context().cvat()
+            try:
+                cvat.put_segments(row.cvat_job_id, row.cvat_project_id, payload)
+                cvat.set_state(row.cvat_job_id, "in progress")
+            finally:
+                cvat.close()
+
+        await run_in_threadpool(save)
+        intervals = [
+            Interval(s.start_ms, s.end_ms, s.label, s.transcription, s.attributes)
+            for s in body.segments
+        ]
+        return {"saved": len(payload), "feedback": feedback(row, intervals)}
+
+    @router.post(
+        "/assignment/{assignment_id}/submit",
+        summary="Complete the CVAT job if what is saved is complete; 409 says what is missing",
+    )
+    async def submit(
+        assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> dict[str, Any]:
+        row = editable(token, assignment_id)
+        intervals = await run_in_threadpool(saved, row)
+        result = feedback(row, intervals)
+        if not intervals or not result["complete"]:
+            reasons = result["summary"] or ["no segments saved yet"]
+            raise HTTPException(409, {"message": "not complete yet", "missing": reasons,
+                                      "problems": result["problems"]})  # fmt: skip
+
+        def complete() -> None:
+            cvat = context().cvat()
+            try:
+                cvat.set_state(row.cvat_job_id, "completed")  # CVAT's webhook completes it here
+            finally:
+                cvat.close()
+
+        await run_in_threadpool(complete)
+        return {"assignment_id": assignment_id, "status": "submitted", "feedback": result}
+
+
+class _JobRef:
+    def __init__(self, cvat_job_id: int, clip_index: int, duration_ms: int) -> None:
+        self.cvat_job_id = cvat_job_id
+        self.clip_index = clip_index
+        self.duration_ms = duration_ms
+
+
+def _out(iv: Interval) -> dict[str, Any]:
+    return {
+        "start_ms": iv.start_ms,
+        "end_ms": iv.end_ms,
+        "label": iv.label,
+        "transcription": iv.transcription,
+        "attributes": dict(iv.attributes),
+    }
