@@ -396,6 +396,48 @@ def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason
             )
 
 
+def publish_clip(
+    storage: ObjectStorage,
+    bucket: str,
+    cvat: Cvat,
+    base: str,
+    index: int,
+    audio: tuple[bytes, Any, int],
+    duration_ms: int,
+    project_id: int,
+    label_id: int,
+    max_segment_s: float,
+) -> tuple[str, int, int, list[tuple[int, int]]]:
+    """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks, and make
+    its CVAT task holding the VAD pre-segments as `auto` intervals. Returns the clip's key,
+    the CVAT task and job ids, and the pre-segments in clip milliseconds."""
+    mp3, pcm, rate = audio
+    key = f"{base}/clips/{index:04d}.mp3"
+    storage.put(bucket, key, mp3, "audio/mpeg")
+    for zoom, peaks in compute_peaks(pcm, rate).items():
+        buf = io.StringIO()
+        peaks.write_json(buf)
+        storage.put(
+            bucket, f"{base}/peaks/{index:04d}-{zoom}.json", buf.getvalue().encode(),
+            "application/json",
+        )  # fmt: skip
+    task_id, job_id = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
+    last = duration_ms - 1
+    segments = [
+        (round(s.start * 1000), min(round(s.end * 1000), last))
+        for s in detect_speech(pcm, rate, VadParams(max_segment_s=max_segment_s))
+    ]
+    cvat.put_intervals(
+        job_id,
+        [
+            {"label_id": label_id, "start": a, "stop": b, "source": "auto"}
+            for a, b in segments
+            if b > a
+        ],
+    )
+    return key, task_id, job_id, segments
+
+
 def _make_jobs(
     ctx: BuildContext,
     escrow_id: int,
@@ -435,37 +477,16 @@ def _make_jobs(
             mp3, tmap, pcm = build_clip(
                 clip.regions, require_source(files), pause_ms=details.pause_ms, rate=rate
             )
-            key = f"{base}/clips/{index:04d}.mp3"
-            ctx.storage.put(bucket, key, mp3, "audio/mpeg")
-            for zoom, peaks in compute_peaks(pcm, rate).items():
-                buf = io.StringIO()
-                peaks.write_json(buf)
-                ctx.storage.put(
-                    bucket,
-                    f"{base}/peaks/{index:04d}-{zoom}.json",
-                    buf.getvalue().encode(),
-                    "application/json",
-                )
             ctx.storage.put(
                 bucket,
                 f"{base}/maps/{index:04d}.json",
                 json.dumps(tmap.to_dict()).encode(),
                 "application/json",
             )
-            task_id, job_id = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
-            last = tmap.duration_ms - 1
-            segments = [
-                (round(s.start * 1000), min(round(s.end * 1000), last))
-                for s in detect_speech(
-                    pcm, rate, VadParams(max_segment_s=details.max_segment_duration)
-                )
-            ]
-            intervals = [
-                {"label_id": first.id, "start": a, "stop": b, "source": "auto"}
-                for a, b in segments
-                if b > a
-            ]
-            cvat.put_intervals(job_id, intervals)
+            key, task_id, job_id, segments = publish_clip(
+                ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
+                project_id, first.id, details.max_segment_duration,
+            )  # fmt: skip
             honeypots = [
                 {
                     "span_id": p.span_id,

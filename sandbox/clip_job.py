@@ -1,0 +1,85 @@
+"""One listed job made straight from PCM, without a chain or a manifest download: for the
+annotator page's browser tests and its benchmark (a two-hour clip would take the full build
+minutes of packing). The clip goes through the build's own `publish_clip`, so its MP3,
+peaks, CVAT task and VAD pre-segments are exactly what a real escrow gets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import insert
+
+from audio_pipeline import encode_mp3
+from exchange_oracle.build import prefix, publish_clip
+from exchange_oracle.context import ExchangeContext
+from exchange_oracle.db import escrows, jobs
+from oracle_core.manifest import Annotation
+
+CHAIN_ID = 1338
+
+
+def seed_clip_job(
+    ctx: ExchangeContext,
+    escrow_address: str,
+    pcm: np.ndarray,
+    rate: int,
+    annotation: Annotation,
+    *,
+    webhook_url: str | None = None,
+    webhook_secret: str = "sandbox-secret",
+) -> int:
+    """A ready escrow with one free job holding `pcm` (mono int16); returns the job's id.
+    With `webhook_url`, CVAT reports job changes to the oracle as in a real build."""
+    bucket = ctx.settings.storage_bucket
+    ctx.storage.ensure_bucket(bucket)
+    base = prefix(CHAIN_ID, escrow_address)
+    cvat = ctx.cvat()
+    try:
+        project_id = cvat.ensure_project(f"escrow {base}", annotation)
+        if webhook_url:
+            cvat.ensure_webhook(project_id, webhook_url, webhook_secret)
+        label_id = cvat.labels(project_id)[annotation.labels[0].name].id
+        duration_ms = len(pcm) * 1000 // rate
+        key, task_id, job_id, segments = publish_clip(
+            ctx.storage, bucket, cvat, base, 0, (encode_mp3(pcm, rate), pcm, rate), duration_ms,
+            project_id, label_id, annotation.details.max_segment_duration,
+        )  # fmt: skip
+    finally:
+        cvat.close()
+    now = datetime.now(UTC)
+    with ctx.sessions() as session, session.begin():
+        escrow_id = session.execute(
+            insert(escrows)
+            .values(
+                chain_id=CHAIN_ID,
+                escrow_address=escrow_address,
+                status="ready",
+                created_at=now,
+                updated_at=now,
+                reward_per_job=str(10**18),
+                cvat_project_id=project_id,
+                webhook_secret=webhook_secret,
+                manifest={"annotation": annotation.model_dump(mode="json")},
+            )
+            .returning(escrows.c.id)
+        ).scalar_one()
+        job_pk: int = session.execute(
+            insert(jobs)
+            .values(
+                escrow_id=escrow_id,
+                clip_index=0,
+                status="free",
+                duration_ms=duration_ms,
+                clip_key=key,
+                time_map={},
+                pre_segments=[[a, b] for a, b in segments],
+                honeypots=[],
+                cvat_task_id=task_id,
+                cvat_job_id=job_id,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(jobs.c.id)
+        ).scalar_one()
+    return job_pk
