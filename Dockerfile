@@ -14,5 +14,6 @@ COPY recording_oracle recording_oracle
 COPY sandbox sandbox
 COPY audio_oracles audio_oracles
 COPY contracts-abi contracts-abi
+RUN npm run --silent build:ui
 RUN pip install --no-cache-dir .
 ENV PYTHONUNBUFFERED=1

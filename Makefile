@@ -4,13 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := espeak-ng ffmpeg
+DEB_PACKAGES := espeak-ng ffmpeg chromium
 
 .PHONY: install demo test test-unit bench lint clean
 
 NODE_STAMP := node_modules/.installed
 
-install: $(STAMP) $(NODE_STAMP)
+UI_PAGE := exchange_oracle/ui/dist/annotate.html
+UI_SOURCES := $(wildcard exchange_oracle/ui/src/*) exchange_oracle/ui/annotate.html exchange_oracle/ui/build.mjs
+
+install: $(STAMP) $(NODE_STAMP) $(UI_PAGE)
+
+# The annotator page: wavesurfer.js and our sources bundled by esbuild (no CDN at run time).
+$(UI_PAGE): $(NODE_STAMP) $(UI_SOURCES)
+	npm run --silent build:ui
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from exchange_oracle.annotate_page import mount_assets, page_router
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import events
 from exchange_oracle.lifecycle import (
@@ -62,6 +63,8 @@ def create_app(
         )
     )
     app.include_router(worker_router(lambda: ctx))
+    app.include_router(page_router(lambda: ctx))
+    mount_assets(app)
 
     @app.post("/cvat-webhook", summary="Job events from CVAT, signed with the escrow's secret")
     async def cvat_webhook(request: Request) -> dict[str, str]:
