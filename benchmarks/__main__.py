@@ -10,6 +10,7 @@ SUITES = {
     "worker_api": "benchmarks.worker_api_bench",
     "validation": "benchmarks.validation_bench",
     "build": "benchmarks.build_bench",
+    "annotator": "benchmarks.annotator_bench",
 }
 
 

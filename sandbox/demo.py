@@ -29,6 +29,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.servers import free_port, serve_in_thread
+
 REPO = Path(__file__).resolve().parent.parent
 HMT = 10**18
 
@@ -67,33 +69,6 @@ class Timeline:
 
 
 # -- processes and servers -------------------------------------------------------------
-@contextlib.contextmanager
-def _thread_server(app: Any, port: int) -> Iterator[str]:
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"a server on port {port} did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _worker(module: str, env: dict[str, str], work_dir: Path, app: Any) -> Iterator[None]:
     """A Celery worker with beat for one oracle, in its own process, as deployed."""
@@ -235,6 +210,36 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
     return report
 
 
+TRY_ESCROW = "0x" + "7e" * 20  # outside the chain: a job to open in the annotator page
+
+
+def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> str:
+    """A fresh job with the demo's labels, taken for a worker of its own: the URL (with the
+    worker's token in its fragment) opens it in the annotator page. Submitting it completes
+    its CVAT job; it belongs to no escrow on chain, so nothing is paid for it."""
+    from oracle_core.manifest import Annotation
+    from sandbox.accounts import account
+    from sandbox.clip_job import seed_clip_job
+    from sandbox.speech import Utterance, compose
+
+    track = compose(
+        [Utterance("welcome to the annotator page", "en-us"), Utterance("try it", "en-gb")], 1.5
+    )
+    annotation = Annotation.model_validate(MANIFEST["annotation"])
+    webhook = f"{exchange_url}/cvat-webhook"
+    seed_clip_job(exchange, TRY_ESCROW, track.pcm, track.rate, annotation, webhook_url=webhook)
+    token = issuer.issue(account(19).address)
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.post(f"{exchange_url}/register", json={}, headers=headers).raise_for_status()
+    taken = httpx.post(
+        f"{exchange_url}/assignment",
+        json={"escrow_address": TRY_ESCROW, "chain_id": 1338},
+        headers=headers,
+    )
+    taken.raise_for_status()
+    return f"{exchange_url}/annotate/{taken.json()['assignment_id']}#token={token}"
+
+
 def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> dict[str, Any]:
     from sandbox import accounts, storage
     from sandbox import chain as local_chain
@@ -273,7 +278,7 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
         "allow_private_urls": True,
         "celery_broker_url": broker,
     }
-    ports = {name: _free_port() for name in ("cvat", "exchange", "recording", "reputation")}
+    ports = {name: free_port() for name in ("cvat", "exchange", "recording", "reputation")}
     exchange = ExchangeContext(
         ExchangeSettings(
             **common,
@@ -300,17 +305,22 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     recording_tasks.app.conf.broker_url = broker
     timeline("starting the CVAT test double, both oracles and their Celery workers")
     cvat_url = stack.enter_context(
-        _thread_server(
+        serve_in_thread(
             create_cvat(opts.work_dir / "cvat.db", f"http://127.0.0.1:{ports['cvat']}"),
             ports["cvat"],
+            log_level="error",
         )
     )
-    exchange_url = stack.enter_context(_thread_server(create_exchange(exchange), ports["exchange"]))
+    exchange_url = stack.enter_context(
+        serve_in_thread(create_exchange(exchange), ports["exchange"], log_level="error")
+    )
     recording_url = stack.enter_context(
-        _thread_server(create_recording(recording), ports["recording"])
+        serve_in_thread(create_recording(recording), ports["recording"], log_level="error")
     )
     reputation = _ReputationStandIn(common, chain_url)
-    reputation_url = stack.enter_context(_thread_server(reputation.app(), ports["reputation"]))
+    reputation_url = stack.enter_context(
+        serve_in_thread(reputation.app(), ports["reputation"], log_level="error")
+    )
     fs = {"CELERY_FILESYSTEM_FOLDER": os.environ["CELERY_FILESYSTEM_FOLDER"]}
     stack.enter_context(
         _worker(
@@ -380,7 +390,7 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     after = {w: chain.hmt_balance(w) for w in wallets}
     paid = reputation.paid or {}
     results_url, results_hash = state.final_results_url, state.final_results_hash
-    report = {
+    report: dict[str, Any] = {
         "escrow_address": escrow,
         "chain_id": 1338,
         "status": state.status,
@@ -417,6 +427,9 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
             "S3": s3_url,
         },
     }
+    if opts.keep_running:
+        urls: dict[str, str] = report["urls"]
+        urls["annotator page (try a job)"] = _job_to_try(exchange, exchange_url, issuer)
     _write_reports(report, opts.report_dir)
     return report
 

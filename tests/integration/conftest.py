@@ -31,14 +31,13 @@ def fresh_chain(chain_url: str) -> Iterator[str]:
 
 
 # -- PostgreSQL, Redis, HTTP servers ---------------------------------------------------------
-import socket  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 import psycopg  # noqa: E402
 import redis  # noqa: E402
-import uvicorn  # noqa: E402
+
+from sandbox import servers  # noqa: E402
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "audio_oracles_test"
@@ -76,29 +75,8 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(app: object, port: int | None = None) -> Iterator[str]:
-    """Run an ASGI app on a real loopback socket in a thread; yields its base URL."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+free_port = servers.free_port
+serve = servers.serve_in_thread
 
 
 def wait_for(predicate: object, timeout_s: float = 20, what: str = "condition") -> None:

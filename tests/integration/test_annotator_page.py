@@ -4,7 +4,6 @@ completeness blocking Submit, the job completed, and clear refusals."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, jobs, metadata
 from oracle_core.manifest import Annotation
 from sandbox.accounts import account
+from sandbox.browser import launch
 from sandbox.clip_job import seed_clip_job
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
@@ -28,7 +28,6 @@ from sandbox.speech import Utterance, compose
 from tests.integration.conftest import free_port, serve, wait_for
 
 pytestmark = pytest.mark.integration
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ESCROW = "0x" + "A7" * 20
 ANNOTATION = Annotation.model_validate(
@@ -42,26 +41,14 @@ ANNOTATION = Annotation.model_validate(
         "validation": {"target_score": 0.2, "target_metric": "wer"},
     }
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         yield browser
         browser.close()
 
