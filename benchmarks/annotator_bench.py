@@ -12,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from benchmarks.media import LINES, OUT, VOICES
@@ -48,7 +47,7 @@ def main() -> None:
     from exchange_oracle.db import metadata
     from oracle_core.manifest import Annotation
     from sandbox.accounts import account
-    from sandbox.clip_job import seed_clip_job
+    from sandbox.clip_job import seed_clip_job, take_job
     from sandbox.cvat_double import create_app as create_cvat
     from sandbox.human_app import TokenIssuer
     from sandbox.servers import free_port, serve_in_thread
@@ -90,16 +89,8 @@ def main() -> None:
             app = create_app(ctx, on_event=lambda _: None, on_export=lambda _: None)
             with serve_in_thread(app) as url:
                 token = issuer.issue(account(700).address)
-                headers = {"Authorization": f"Bearer {token}"}
-                httpx.post(f"{url}/register", json={}, headers=headers).raise_for_status()
-                taken = httpx.post(
-                    f"{url}/assignment",
-                    json={"escrow_address": ESCROW, "chain_id": 1338},
-                    headers=headers,
-                    timeout=120,
-                )
-                taken.raise_for_status()
-                page_url = f"{url}/annotate/{taken.json()['assignment_id']}#token={token}"
+                assignment_id = take_job(url, token, ESCROW)
+                page_url = f"{url}/annotate/{assignment_id}#token={token}"
                 _measure(sync_playwright, page_url)
     finally:
         s3.stop()

@@ -6,6 +6,7 @@ No `from __future__ import annotations`: FastAPI must see the dependency objects
 """
 
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -44,25 +45,10 @@ def annotation_routes(
             raise HTTPException(409, "the assignment has expired")
         return row
 
-    def feedback(row: Any, intervals: list[Interval]) -> dict[str, Any]:
-        rules = Annotation.model_validate(row.manifest["annotation"]).rules(row.duration_ms)
-        problems = check_annotations(intervals, rules)
-        return {
-            "complete": not problems,
-            "segments": len(intervals),
-            "summary": summarize(problems, len(intervals)),
-            "problems": [
-                {"kind": p.kind, "segment": p.segment, "message": p.message} for p in problems
-            ],
-        }
-
     def saved(row: Any) -> list[Interval]:
-        cvat = context().cvat()
-        try:
+        with closing(context().cvat()) as cvat:
             job = _JobRef(row.cvat_job_id, row.clip_index, row.duration_ms)
             segments = annotations_of(cvat, row.cvat_project_id, job)
-        finally:
-            cvat.close()
         return [Interval.from_segment(s, row.duration_ms) for s in segments]
 
     @router.get(
@@ -106,7 +92,7 @@ def annotation_routes(
             ],
             "pre_segments": row.pre_segments,
             "segments": [_out(iv) for iv in intervals],
-            "feedback": feedback(row, intervals),
+            "feedback": completeness(row.manifest, row.duration_ms, intervals),
         }
 
     @router.put(
@@ -140,19 +126,19 @@ def annotation_routes(
         ]
 
         def save() -> None:
-            cvat = context().cvat()
-            try:
+            with closing(context().cvat()) as cvat:
                 cvat.put_segments(row.cvat_job_id, row.cvat_project_id, payload)
                 cvat.set_state(row.cvat_job_id, "in progress")
-            finally:
-                cvat.close()
 
         await run_in_threadpool(save)
         intervals = [
             Interval(s.start_ms, s.end_ms, s.label, s.transcription, s.attributes)
             for s in body.segments
         ]
-        return {"saved": len(payload), "feedback": feedback(row, intervals)}
+        return {
+            "saved": len(payload),
+            "feedback": completeness(row.manifest, row.duration_ms, intervals),
+        }
 
     @router.post(
         "/assignment/{assignment_id}/submit",
@@ -163,21 +149,35 @@ def annotation_routes(
     ) -> dict[str, Any]:
         row = editable(token, assignment_id)
         intervals = await run_in_threadpool(saved, row)
-        result = feedback(row, intervals)
+        result = completeness(row.manifest, row.duration_ms, intervals)
         if not intervals or not result["complete"]:
             reasons = result["summary"] or ["no segments saved yet"]
             raise HTTPException(409, {"message": "not complete yet", "missing": reasons,
                                       "problems": result["problems"]})  # fmt: skip
 
         def complete() -> None:
-            cvat = context().cvat()
-            try:
+            with closing(context().cvat()) as cvat:
                 cvat.set_state(row.cvat_job_id, "completed")  # CVAT's webhook completes it here
-            finally:
-                cvat.close()
 
         await run_in_threadpool(complete)
         return {"assignment_id": assignment_id, "status": "submitted", "feedback": result}
+
+
+def completeness(
+    manifest: dict[str, Any], clip_ms: int, intervals: list[Interval]
+) -> dict[str, Any]:
+    """The validation module's completeness checks of a clip's segments, for live feedback
+    (no ground truth involved, so nothing about honeypots leaks)."""
+    rules = Annotation.model_validate(manifest["annotation"]).rules(clip_ms)
+    problems = check_annotations(intervals, rules)
+    return {
+        "complete": not problems,
+        "segments": len(intervals),
+        "summary": summarize(problems, len(intervals)),
+        "problems": [
+            {"kind": p.kind, "segment": p.segment, "message": p.message} for p in problems
+        ],
+    }
 
 
 class _JobRef:

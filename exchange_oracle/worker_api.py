@@ -23,14 +23,13 @@ from pydantic import BaseModel, EmailStr
 from sqlalchemy import ColumnElement, func, insert, select, update
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
-from audio_pipeline.validation import Interval, check_annotations, summarize
-from exchange_oracle.annotate_api import annotation_routes
+from audio_pipeline.validation import Interval
+from exchange_oracle.annotate_api import annotation_routes, completeness
 from exchange_oracle.annotate_page import clip_response
 from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
-from oracle_core.manifest import Annotation
 
 JOB_TYPE = "audio_transcription"
 LISTED = {"active": ["ready"], "completed": ["completed"], "canceled": ["canceled", "failed"]}
@@ -506,20 +505,11 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         token: Annotated[TokenClaims, Depends(wallet_of)],
     ) -> CheckOut:
         row = owned(token.wallet_address or "", assignment_id)
-        rules = Annotation.model_validate(row.manifest["annotation"]).rules(row.duration_ms)
         drafts = [
             Interval(d.start_ms, d.end_ms, d.label, d.transcription, d.attributes)
             for d in body.segments
         ]
-        problems = check_annotations(drafts, rules)
-        return CheckOut(
-            complete=not problems,
-            segments=len(drafts),
-            summary=summarize(problems, len(drafts)),
-            problems=[
-                ProblemOut(kind=p.kind, segment=p.segment, message=p.message) for p in problems
-            ],
-        )
+        return CheckOut.model_validate(completeness(row.manifest, row.duration_ms, drafts))
 
     @router.get("/stats", summary="The oracle's counts")
     def oracle_stats(token: Annotated[TokenClaims, Depends(claims)]) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import numpy as np
 from sqlalchemy import insert
 
@@ -83,3 +84,19 @@ def seed_clip_job(
             .returning(jobs.c.id)
         ).scalar_one()
     return job_pk
+
+
+def take_job(oracle_url: str, token: str, escrow_address: str) -> str:
+    """A worker registers and takes a job of the escrow through the worker API, as HUMAN
+    App would; returns the assignment id."""
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.post(f"{oracle_url}/register", json={}, headers=headers).raise_for_status()
+    taken = httpx.post(
+        f"{oracle_url}/assignment",
+        json={"escrow_address": escrow_address, "chain_id": CHAIN_ID},
+        headers=headers,
+        timeout=120,
+    )
+    taken.raise_for_status()
+    assignment_id: str = taken.json()["assignment_id"]
+    return assignment_id

@@ -219,7 +219,7 @@ def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> str:
     its CVAT job; it belongs to no escrow on chain, so nothing is paid for it."""
     from oracle_core.manifest import Annotation
     from sandbox.accounts import account
-    from sandbox.clip_job import seed_clip_job
+    from sandbox.clip_job import seed_clip_job, take_job
     from sandbox.speech import Utterance, compose
 
     track = compose(
@@ -229,15 +229,8 @@ def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> str:
     webhook = f"{exchange_url}/cvat-webhook"
     seed_clip_job(exchange, TRY_ESCROW, track.pcm, track.rate, annotation, webhook_url=webhook)
     token = issuer.issue(account(19).address)
-    headers = {"Authorization": f"Bearer {token}"}
-    httpx.post(f"{exchange_url}/register", json={}, headers=headers).raise_for_status()
-    taken = httpx.post(
-        f"{exchange_url}/assignment",
-        json={"escrow_address": TRY_ESCROW, "chain_id": 1338},
-        headers=headers,
-    )
-    taken.raise_for_status()
-    return f"{exchange_url}/annotate/{taken.json()['assignment_id']}#token={token}"
+    assignment_id = take_job(exchange_url, token, TRY_ESCROW)
+    return f"{exchange_url}/annotate/{assignment_id}#token={token}"
 
 
 def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from exchange_oracle.db import assignments, jobs, metadata
 from oracle_core.manifest import Annotation
 from sandbox.accounts import account
 from sandbox.browser import launch
-from sandbox.clip_job import seed_clip_job
+from sandbox.clip_job import seed_clip_job, take_job
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
 from sandbox.speech import Utterance, compose
@@ -94,15 +94,7 @@ def world(pg_url: str, s3_url: str, speech: Any, tmp_path: Path) -> Iterator[dic
 def take(world: dict[str, Any], wallet_index: int) -> tuple[str, str]:
     """A worker registers and takes the job through the worker API: (assignment id, token)."""
     token = world["issuer"].issue(account(wallet_index).address)
-    headers = {"Authorization": f"Bearer {token}"}
-    assert httpx.post(f"{world['url']}/register", json={}, headers=headers).status_code == 200
-    reply = httpx.post(
-        f"{world['url']}/assignment",
-        json={"escrow_address": ESCROW, "chain_id": 1338},
-        headers=headers,
-    )
-    assert reply.status_code == 200, reply.text
-    return reply.json()["assignment_id"], token
+    return take_job(world["url"], token, ESCROW), token
 
 
 def cvat_job(world: dict[str, Any], assignment_id: str) -> tuple[Cvat, int]:
@@ -267,3 +259,48 @@ def _status(world: dict[str, Any], assignment_id: str) -> str:
             select(assignments.c.status).where(assignments.c.id == assignment_id)
         ).scalar_one()
     return status
+
+
+def test_segments_are_drawn_split_merged_and_overlaps_refused(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    assignment_id, token = take(world, 604)
+    cvat, job_id = cvat_job(world, assignment_id)
+    page = open_page(browser, f"{world['url']}/annotate/{assignment_id}#token={token}")
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    rows = page.locator("#segments li")
+    box = page.locator("#waveform").bounding_box()
+    clip_s = world["ctx"].sessions().execute(select(jobs.c.duration_ms)).scalar_one() / 1000
+
+    def drag(from_s: float, to_s: float) -> None:
+        y = box["y"] + 60
+        page.mouse.move(box["x"] + box["width"] * from_s / clip_s, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * to_s / clip_s, y, steps=8)
+        page.mouse.up()
+
+    drag(2.3, 4.0)  # from the pause into the second utterance: refused, nothing added
+    assert "may not overlap" in page.locator("#message").inner_text()
+    assert rows.count() == 2
+    drag(5.6, 6.6)  # in the trailing pause: a new segment
+    assert rows.count() == 3
+    page.wait_for_selector("#save-state[data-state=saved]")
+    assert len(cvat.intervals(job_id)) == 3
+
+    rows.nth(1).click()  # the second utterance; the playhead goes to its start
+    page.locator("#waveform").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("s")
+    assert rows.count() == 4
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("m")
+    assert rows.count() == 3
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+    page.wait_for_selector("#save-state[data-state=saved]")
+    assert len(cvat.intervals(job_id)) == 3
+    assert page.errors == []
+    cvat.close()
