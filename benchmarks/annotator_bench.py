@@ -101,6 +101,7 @@ def _measure(sync_playwright: object, page_url: str) -> None:
 
     ready: list[float] = []
     keys: list[float] = []
+    steps: list[dict[str, float]] = []
     with sync_playwright() as p:  # type: ignore[operator]
         browser = launch(p)
         for _ in range(LOADS):
@@ -108,9 +109,12 @@ def _measure(sync_playwright: object, page_url: str) -> None:
             page = context.new_page()
             page.goto(page_url)
             page.wait_for_selector("body[data-state=ready]", timeout=60_000)
-            ready.append(
-                page.evaluate("performance.getEntriesByName('annotate-ready')[0].startTime")
+            marks = page.evaluate(
+                "Object.fromEntries(performance.getEntriesByType('mark')"
+                ".map((m) => [m.name.replace('annotate-', ''), Math.round(m.startTime)]))"
             )
+            steps.append(marks)
+            ready.append(marks["ready"])
             keys.append(
                 page.evaluate(
                     """() => new Promise((done) => {
@@ -127,6 +131,9 @@ def _measure(sync_playwright: object, page_url: str) -> None:
     median = statistics.median(ready)
     print(f"navigation -> waveform drawn and segments placed: median {median:.0f} ms, "
           f"max {max(ready):.0f} ms over {LOADS} cold loads (goal < 2000 ms)")  # fmt: skip
+    print("  of which, at the median load (ms from navigation): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in sorted(steps[ready.index(median)].items(),
+                                                       key=lambda kv: kv[1])))  # fmt: skip
     print(f"key press -> next frame once ready: median {statistics.median(keys):.0f} ms")
 
 

@@ -12,6 +12,7 @@ const RETRY_MS = 3000
 const NEW_SEGMENT_MS = 2000
 const NUDGE_MS = 50
 const SNAP_PX = 8
+const MAX_REGIONS = 300 // regions drawn at once; more are left to the segment strip
 const MAX_PEAK_POINTS = 2_000_000 // a finer zoom level is fetched only below this many pixels
 const COLORS = ['#2f6fde', '#d9480f', '#2b8a3e', '#ae3ec9', '#e67700', '#1098ad', '#c2255c', '#5c940d', '#364fc7']
 
@@ -370,57 +371,114 @@ function render() {
   $('#redo').disabled = !state.redo.length
 }
 
+// What each region and list row last showed, so a render touches only what changed: with
+// thousands of segments (a two-hour clip) a full redraw per key press would lag.
+const drawnRegions = new Map() // key -> signature
+const drawnRows = new Map() // key -> {item, signature}
+let drawnOrder = ''
+
+function visibleSpan() {
+  // [start, end] ms of the waveform in view, with half a screen either side
+  const seconds = clipMs() / 1000
+  const pxPerMs = ws.getWrapper().scrollWidth / clipMs()
+  const width = ws.getWidth()
+  const left = ws.getScroll()
+  return seconds ? [(left - width / 2) / pxPerMs, (left + 1.5 * width) / pxPerMs] : [0, 0]
+}
+
 function drawRegions() {
   if (!regions || !ws.getDuration()) return // regions are placed once the duration is known
+  drawStrip()
+  // Regions are DOM elements the browser lays out on every frame: draw only those in view,
+  // and none while too many are (zoomed far out on a long clip; the strip shows them all).
+  const [from, to] = visibleSpan()
+  const inView = state.segs.filter((seg) => seg.end >= from && seg.start <= to)
+  const crowded = inView.length > MAX_REGIONS
+  $('#zoom-hint').hidden = !crowded
+  const wanted = crowded ? inView.filter((seg) => seg.key === state.selected) : inView
+  const live = new Set()
   const shown = new Map(regions.getRegions().map((region) => [region.id, region]))
-  for (const seg of state.segs) {
+  for (const seg of wanted) {
+    live.add(seg.key)
     const selected = seg.key === state.selected
     const color = `${colorOf(seg.label)}${selected ? '55' : '26'}`
+    const signature = `${seg.start}:${seg.end}:${color}:${seg.label}`
     const region = shown.get(seg.key)
-    if (!region) {
-      regions.addRegion({ id: seg.key, start: seg.start / 1000, end: seg.end / 1000, color, content: seg.label || '?', minLength: 0.01 })
-    } else if (Math.round(region.start * 1000) !== seg.start || Math.round(region.end * 1000) !== seg.end || region.color !== color || region.content?.textContent !== (seg.label || '?')) {
-      region.setOptions({ start: seg.start / 1000, end: seg.end / 1000, color, content: seg.label || '?' })
-    }
-    region?.element?.classList.toggle('selected', selected)
-    shown.delete(seg.key)
+    if (region && drawnRegions.get(seg.key) === signature) continue
+    const params = { start: seg.start / 1000, end: seg.end / 1000, color, content: seg.label || '?' }
+    if (region) region.setOptions(params)
+    else regions.addRegion({ id: seg.key, minLength: 0.01, ...params })
+    drawnRegions.set(seg.key, signature)
   }
-  for (const region of shown.values()) region.remove()
-  for (const region of regions.getRegions()) region.element?.classList.toggle('selected', region.id === state.selected)
+  for (const [key, region] of shown) {
+    if (!live.has(key)) {
+      region.remove()
+      drawnRegions.delete(key)
+    }
+  }
+}
+
+function drawStrip() {
+  // every segment of the clip as a tick under the minimap: the whole picture at any zoom
+  const canvas = $('#strip')
+  const width = canvas.clientWidth
+  const ratio = window.devicePixelRatio || 1
+  canvas.width = width * ratio
+  canvas.height = canvas.clientHeight * ratio
+  const g = canvas.getContext('2d')
+  g.scale(ratio, ratio)
+  const scale = width / clipMs()
+  for (const seg of state.segs) {
+    g.fillStyle = seg.key === state.selected ? '#1f2933' : colorOf(seg.label)
+    g.fillRect(seg.start * scale, 0, Math.max(1, (seg.end - seg.start) * scale), canvas.clientHeight)
+  }
 }
 
 function drawList() {
   const list = $('#segments')
   const problems = problemsBySegment()
-  list.replaceChildren(
-    ...sorted().map((seg, index) => {
-      const item = document.createElement('li')
-      const button = document.createElement('button')
-      button.type = 'button'
-      button.dataset.key = seg.key
-      button.className = seg.key === state.selected ? 'seg selected' : 'seg'
-      const issues = problems.get(index + 1)
-      if (issues) {
-        button.classList.add('incomplete')
-        button.title = issues.join('\n')
-      }
-      const swatch = document.createElement('span')
-      swatch.className = 'swatch'
-      swatch.style.background = colorOf(seg.label)
-      const time = document.createElement('span')
-      time.className = 'time'
-      time.textContent = `${clock(seg.start)}–${clock(seg.end)}`
-      const text = document.createElement('span')
-      text.className = 'text'
-      text.dir = 'auto'
-      text.textContent = seg.transcription || (labelOf(seg.label)?.transcription ? '(no transcription)' : seg.label)
-      button.append(swatch, time, text)
-      button.addEventListener('click', () => select(seg.key))
-      item.append(button)
-      return item
-    }),
-  )
+  const order = sorted()
+  const orderKey = order.map((seg) => seg.key).join(',')
+  const rows = order.map((seg, index) => {
+    const issues = problems.get(index + 1)
+    const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|')].join('\u0000')
+    const known = drawnRows.get(seg.key)
+    if (known?.signature === signature) return known.item
+    const item = known?.item || document.createElement('li')
+    item.replaceChildren(listButton(seg, issues))
+    drawnRows.set(seg.key, { item, signature })
+    return item
+  })
+  if (orderKey !== drawnOrder) {
+    list.replaceChildren(...rows)
+    drawnOrder = orderKey
+    for (const key of drawnRows.keys()) if (!byKey(key)) drawnRows.delete(key)
+  }
   $('#count').textContent = `(${state.segs.length})`
+}
+
+function listButton(seg, issues) {
+  const button = document.createElement('button')
+  button.type = 'button'
+  button.dataset.key = seg.key
+  button.className = seg.key === state.selected ? 'seg selected' : 'seg'
+  if (issues) {
+    button.classList.add('incomplete')
+    button.title = issues.join('\n')
+  }
+  const swatch = document.createElement('span')
+  swatch.className = 'swatch'
+  swatch.style.background = colorOf(seg.label)
+  const time = document.createElement('span')
+  time.className = 'time'
+  time.textContent = `${clock(seg.start)}–${clock(seg.end)}`
+  const text = document.createElement('span')
+  text.className = 'text'
+  text.dir = 'auto'
+  text.textContent = seg.transcription || (labelOf(seg.label)?.transcription ? '(no transcription)' : seg.label)
+  button.append(swatch, time, text)
+  button.addEventListener('click', () => select(seg.key))
+  return button
 }
 
 function drawEditor() {
@@ -696,6 +754,13 @@ function createWave(peaks) {
     if ($('#loop').checked && region.id === state.selected && ws.isPlaying()) region.play()
   })
   ws.on('decode', () => drawRegions())
+  let pending = 0
+  const redrawSoon = () => {
+    cancelAnimationFrame(pending)
+    pending = requestAnimationFrame(drawRegions)
+  }
+  ws.on('scroll', redrawSoon)
+  ws.on('zoom', redrawSoon)
   showClock()
   const follow = (seconds) => {
     state.playhead = Math.round(seconds * 1000)
@@ -870,6 +935,7 @@ async function main() {
   } catch (err) {
     return refuseError(err)
   }
+  performance.mark('annotate-info')
   if (info.status !== 'active') return refuseStatus(info.status, info.expires_at)
   if (Date.parse(info.expires_at) <= Date.now()) return refuseStatus('expired', info.expires_at)
   state.info = info
@@ -895,8 +961,11 @@ async function main() {
   bindControls()
   const fit = $('#waveform').clientWidth / (info.clip_ms / 1000)
   state.loadedZoom = zoomFor(fit)
-  const drawn = createWave(await fetchPeaks(state.loadedZoom))
+  const peaks = await fetchPeaks(state.loadedZoom)
+  performance.mark('annotate-peaks')
+  const drawn = createWave(peaks)
   render()
+  performance.mark('annotate-rendered')
   drawFeedback()
   showExpiry()
   await drawn
