@@ -118,8 +118,8 @@ def page_router(context: Callable[[], Any]) -> APIRouter:
                 .join(escrows, escrows.c.id == assignments.c.escrow_id)
                 .where(assignments.c.id == assignment_id)
             ).first()
-        expected = audio_signature(row.webhook_secret or "", assignment_id, exp) if row else ""
-        if row is None or not hmac.compare_digest(expected, sig):
+        secret = row.webhook_secret if row else None
+        if not secret or not hmac.compare_digest(audio_signature(secret, assignment_id, exp), sig):
             raise HTTPException(403, "this audio link is not valid")
         if row.status != "active":
             raise HTTPException(410, f"the assignment is {row.status}")
