@@ -1,6 +1,8 @@
 """What the annotator's page calls: the assignment's labels, rules and current segments,
 saving segments to CVAT on the worker's behalf, and submitting (which completes the CVAT
 job only when the work is complete). The worker never logs into CVAT.
+Plain `def` routes: FastAPI runs them in its thread pool, off the event loop, since each
+one queries the database and calls CVAT.
 
 No `from __future__ import annotations`: FastAPI must see the dependency objects.
 """
@@ -11,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
@@ -47,20 +48,19 @@ def annotation_routes(
 
     def saved(row: Any) -> list[Interval]:
         with closing(context().cvat()) as cvat:
-            job = _JobRef(row.cvat_job_id, row.clip_index, row.duration_ms)
-            segments = annotations_of(cvat, row.cvat_project_id, job)
+            segments = annotations_of(cvat, row.cvat_project_id, row)
         return [Interval.from_segment(s, row.duration_ms) for s in segments]
 
     @router.get(
         "/assignment/{assignment_id}/annotations",
         summary="The clip's labels, rules, pre-segments and current segments",
     )
-    async def get_annotations(
+    def get_annotations(
         assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
     ) -> dict[str, Any]:
         row = owned(token.wallet_address or "", assignment_id)
         annotation = Annotation.model_validate(row.manifest["annotation"])
-        intervals = await run_in_threadpool(saved, row)
+        intervals = saved(row)
         shared = {a.name: a for a in annotation.shared_attributes}
         return {
             "assignment_id": assignment_id,
@@ -99,7 +99,7 @@ def annotation_routes(
         "/assignment/{assignment_id}/annotations",
         summary="Save the segments to CVAT (as intervals) and get completeness feedback",
     )
-    async def put_annotations(
+    def put_annotations(
         assignment_id: str,
         body: SegmentsIn,
         token: Annotated[TokenClaims, Depends(wallet_of)],
@@ -125,12 +125,9 @@ def annotation_routes(
             for s in body.segments
         ]
 
-        def save() -> None:
-            with closing(context().cvat()) as cvat:
-                cvat.put_segments(row.cvat_job_id, row.cvat_project_id, payload)
-                cvat.set_state(row.cvat_job_id, "in progress")
-
-        await run_in_threadpool(save)
+        with closing(context().cvat()) as cvat:
+            cvat.put_segments(row.cvat_job_id, row.cvat_project_id, payload)
+            cvat.set_state(row.cvat_job_id, "in progress")
         intervals = [
             Interval(s.start_ms, s.end_ms, s.label, s.transcription, s.attributes)
             for s in body.segments
@@ -144,22 +141,19 @@ def annotation_routes(
         "/assignment/{assignment_id}/submit",
         summary="Complete the CVAT job if what is saved is complete; 409 says what is missing",
     )
-    async def submit(
+    def submit(
         assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
     ) -> dict[str, Any]:
         row = editable(token, assignment_id)
-        intervals = await run_in_threadpool(saved, row)
+        intervals = saved(row)
         result = completeness(row.manifest, row.duration_ms, intervals)
         if not intervals or not result["complete"]:
             reasons = result["summary"] or ["no segments saved yet"]
             raise HTTPException(409, {"message": "not complete yet", "missing": reasons,
                                       "problems": result["problems"]})  # fmt: skip
 
-        def complete() -> None:
-            with closing(context().cvat()) as cvat:
-                cvat.set_state(row.cvat_job_id, "completed")  # CVAT's webhook completes it here
-
-        await run_in_threadpool(complete)
+        with closing(context().cvat()) as cvat:
+            cvat.set_state(row.cvat_job_id, "completed")  # CVAT's webhook completes it here
         return {"assignment_id": assignment_id, "status": "submitted", "feedback": result}
 
 
@@ -178,13 +172,6 @@ def completeness(
             {"kind": p.kind, "segment": p.segment, "message": p.message} for p in problems
         ],
     }
-
-
-class _JobRef:
-    def __init__(self, cvat_job_id: int, clip_index: int, duration_ms: int) -> None:
-        self.cvat_job_id = cvat_job_id
-        self.clip_index = clip_index
-        self.duration_ms = duration_ms
 
 
 def _out(iv: Interval) -> dict[str, Any]:

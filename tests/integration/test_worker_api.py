@@ -301,6 +301,29 @@ def _take(url: str, token: str) -> dict[str, Any]:
     return got
 
 
+def _take_with_cvat_webhook(
+    oracle: dict[str, Any], issuer: TokenIssuer, wallet_index: int
+) -> tuple[Any, dict[str, Any], str, int]:
+    """CVAT reports job changes to the oracle; a worker takes a job. Returns a CVAT client,
+    the assignment, the worker's token and the assignment's CVAT job id."""
+    from exchange_oracle.cvat import Cvat
+
+    url, ctx = oracle["url"], oracle["ctx"]
+    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    with ctx.sessions() as s:
+        project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
+    cvat.ensure_webhook(project, f"{url}/cvat-webhook", "seed-secret")
+    token = issuer.issue(account(wallet_index).address)
+    taken = _take(url, token)
+    with ctx.sessions() as s:
+        cvat_job = s.execute(
+            select(jobs.c.cvat_job_id)
+            .join(assignments, assignments.c.job_id == jobs.c.id)
+            .where(assignments.c.id == taken["assignment_id"])
+        ).scalar_one()
+    return cvat, taken, token, cvat_job
+
+
 def _assignment(ctx: ExchangeContext, assignment_id: str) -> Any:
     with ctx.sessions() as s:
         return s.execute(select(assignments).where(assignments.c.id == assignment_id)).one()
@@ -309,21 +332,12 @@ def _assignment(ctx: ExchangeContext, assignment_id: str) -> Any:
 def test_a_job_completed_in_cvat_completes_the_assignment(
     oracle: dict[str, Any], issuer: TokenIssuer
 ) -> None:
-    from exchange_oracle.cvat import Cvat
     from tests.integration.conftest import wait_for
 
     url, ctx = oracle["url"], oracle["ctx"]
-    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
+    cvat, taken, _, cvat_job = _take_with_cvat_webhook(oracle, issuer, 400)
     with ctx.sessions() as s:
         project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
-    cvat.ensure_webhook(project, f"{url}/cvat-webhook", "seed-secret")
-    taken = _take(url, issuer.issue(account(400).address))
-    with ctx.sessions() as s:
-        cvat_job = s.execute(
-            select(jobs.c.cvat_job_id)
-            .join(assignments, assignments.c.job_id == jobs.c.id)
-            .where(assignments.c.id == taken["assignment_id"])
-        ).scalar_one()
     forged = httpx.post(
         f"{url}/cvat-webhook",
         headers={"X-Signature-256": "sha256=00"},
@@ -444,16 +458,10 @@ def test_reconciliation_finds_completions_whose_webhook_was_lost(
 def test_the_annotator_page_api_saves_to_cvat_and_submits_only_complete_work(
     oracle: dict[str, Any], issuer: TokenIssuer
 ) -> None:
-    from exchange_oracle.cvat import Cvat
     from tests.integration.conftest import wait_for
 
     url, ctx = oracle["url"], oracle["ctx"]
-    cvat = Cvat(oracle["cvat_url"], "admin", "admin-password")
-    with ctx.sessions() as s:
-        project = s.execute(select(escrows.c.cvat_project_id)).scalar_one()
-    cvat.ensure_webhook(project, f"{url}/cvat-webhook", "seed-secret")
-    token = issuer.issue(account(540).address)
-    got = _take(url, token)
+    cvat, got, token, cvat_job = _take_with_cvat_webhook(oracle, issuer, 540)
     base = f"{url}/assignment/{got['assignment_id']}"
     page = httpx.get(f"{base}/annotations", headers=auth(token)).json()
     assert page["clip_ms"] == 1000 and page["labels"][0]["name"] == "speech"
@@ -467,12 +475,6 @@ def test_the_annotator_page_api_saves_to_cvat_and_submits_only_complete_work(
     saved = httpx.put(f"{base}/annotations", json={"segments": draft}, headers=auth(token))
     assert saved.status_code == 200, saved.text
     assert saved.json()["feedback"]["complete"] is False
-    with ctx.sessions() as s:
-        cvat_job = s.execute(
-            select(jobs.c.cvat_job_id)
-            .join(assignments, assignments.c.job_id == jobs.c.id)
-            .where(assignments.c.id == got["assignment_id"])
-        ).scalar_one()
     assert [(i["start"], i["stop"]) for i in cvat.intervals(cvat_job)] == [(50, 400), (500, 999)]
     refused = httpx.post(f"{base}/submit", headers=auth(token))
     assert refused.status_code == 409

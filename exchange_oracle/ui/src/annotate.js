@@ -970,7 +970,6 @@ async function main() {
   showExpiry()
   await drawn
   document.body.dataset.state = 'ready'
-  window.annotator = { state, ws } // for the console and browser tests
   performance.mark('annotate-ready')
 }
 
