@@ -12,12 +12,12 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.validation import Interval, check_annotations, summarize
-from exchange_oracle.annotate_page import signed_audio_path
+from exchange_oracle.annotate_page import clip_response, signed_audio_path
 from exchange_oracle.completion import annotations_of
 from oracle_core.auth import TokenClaims
 from oracle_core.manifest import Annotation
@@ -35,6 +35,31 @@ class SegmentsIn(BaseModel):
     segments: list[SegmentIn] = Field(max_length=5000)
 
 
+class DraftSegment(BaseModel):
+    start_ms: int
+    end_ms: int
+    label: str = ""
+    transcription: str = ""
+    attributes: dict[str, str] = {}
+
+
+class CheckRequest(BaseModel):
+    segments: list[DraftSegment] = Field(max_length=5000)
+
+
+class ProblemOut(BaseModel):
+    kind: str
+    segment: int | None
+    message: str
+
+
+class CheckOut(BaseModel):
+    complete: bool
+    segments: int
+    summary: list[str]
+    problems: list[ProblemOut]
+
+
 def annotation_routes(
     router: APIRouter, context: Callable[[], Any], wallet_of: Any, owned: Callable[..., Any]
 ) -> None:
@@ -50,6 +75,55 @@ def annotation_routes(
         with closing(context().cvat()) as cvat:
             segments = annotations_of(cvat, row.cvat_project_id, row)
         return [Interval.from_segment(s, row.duration_ms) for s in segments]
+
+    @router.get(
+        "/assignment/{assignment_id}/audio",
+        summary="The assignment's clip (MP3)",
+        response_class=Response,
+    )
+    def assignment_audio(
+        assignment_id: str,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        range: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        row = owned(token.wallet_address or "", assignment_id)
+        ctx = context()
+        return clip_response(ctx.storage, ctx.settings.storage_bucket, row.clip_key, range)
+
+    @router.get(
+        "/assignment/{assignment_id}/peaks",
+        summary="Waveform peaks (audiowaveform v2)",
+        response_class=Response,
+    )
+    def assignment_peaks(
+        assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)], zoom: int = 20
+    ) -> Response:
+        if zoom not in DEFAULT_ZOOMS:
+            raise HTTPException(400, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
+        row = owned(token.wallet_address or "", assignment_id)
+        ctx = context()
+        key = f"{row.escrow_address}@{row.chain_id}/peaks/{row.clip_index:04d}-{zoom}.json"
+        return Response(
+            ctx.storage.get(ctx.settings.storage_bucket, key),
+            media_type="application/json",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    @router.post(
+        "/assignment/{assignment_id}/check",
+        response_model=CheckOut,
+        summary="Completeness of a draft annotation (labels, transcriptions, attributes, "
+        "bounds, overlaps): live feedback, no ground truth involved",
+    )
+    def check_assignment(
+        assignment_id: str, body: CheckRequest, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> CheckOut:
+        row = owned(token.wallet_address or "", assignment_id)
+        drafts = [
+            Interval(d.start_ms, d.end_ms, d.label, d.transcription, d.attributes)
+            for d in body.segments
+        ]
+        return CheckOut.model_validate(completeness(row.manifest, row.duration_ms, drafts))
 
     @router.get(
         "/assignment/{assignment_id}/annotations",
@@ -73,7 +147,7 @@ def annotation_routes(
             "clip_ms": row.duration_ms,
             "language": annotation.details.language,
             "allow_overlap": annotation.details.allow_overlap,
-            "max_segment_ms": round(annotation.details.max_segment_duration * 1000),
+            "max_segment_ms": annotation.rules().max_segment_ms,
             "labels": [
                 {
                     "name": lb.name,
@@ -85,7 +159,7 @@ def annotation_routes(
                             "values": list(shared[name].values),
                             "required": shared[name].required,
                         }
-                        for name in lb.attributes
+                        for name in annotation.attributes_of(lb)
                     ],
                 }
                 for lb in annotation.labels

@@ -18,15 +18,22 @@ from exchange_oracle.lifecycle import (
     verify_cvat_webhook,
 )
 from exchange_oracle.worker_api import worker_router
-from oracle_core.api import webhook_router
+from oracle_core.api import install_error_handlers, webhook_router
+from oracle_core.webhooks import EVENT_SENDERS
 
 log = logging.getLogger(__name__)
 ACCEPTED = {
-    "escrow_created": "launcher",
-    "escrow_canceled": "launcher",
-    "submission_rejected": "recording_oracle",
-    "job_completed": "recording_oracle",
-    "escrow_completed": "reputation_oracle",
+    event: EVENT_SENDERS[event]
+    for event in (
+        "escrow_created",
+        "cancellation_requested",
+        "escrow_canceled",
+        "abuse_detected",
+        "abuse_dismissed",
+        "submission_rejected",
+        "job_completed",
+        "escrow_completed",
+    )
 }
 
 
@@ -50,6 +57,7 @@ def create_app(
         description="HUMAN Protocol exchange oracle for audio annotation",
     )
     settings = ctx.settings
+    install_error_handlers(app)
     app.include_router(
         webhook_router(
             accepted=ACCEPTED,

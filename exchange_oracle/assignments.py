@@ -97,6 +97,8 @@ def _take(
             raise AssignmentRefused(404, f"no job for escrow {escrow_address} on chain {chain_id}")
         if escrow.status != "ready":
             raise AssignmentRefused(400, f"the escrow's jobs are not open ({escrow.status})")
+        if escrow.suspended:
+            raise AssignmentRefused(400, "the escrow is suspended while abuse is reviewed")
         needed = set((escrow.manifest or {}).get("annotation", {}).get("qualifications") or [])
         if not needed <= set(qualifications):
             raise AssignmentRefused(
@@ -105,6 +107,8 @@ def _take(
         worker = session.execute(select(workers).where(workers.c.wallet_address == wallet)).first()
         if worker is None or worker.cvat_user_id is None:
             raise AssignmentRefused(400, "register first (POST /register)")
+        if worker.blocked_reason:
+            raise AssignmentRefused(403, f"no new work for this wallet: {worker.blocked_reason}")
         unfinished = session.execute(
             select(assignments.c.id).where(
                 assignments.c.escrow_id == escrow.id,
@@ -229,45 +233,125 @@ def resign(sessions: sessionmaker[Session], cvat: Cvat, *, wallet: str, assignme
         reset_in_cvat(cvat, job, None)
 
 
+FINISHED = ("recorded", "completed")  # the escrow's results are on chain
+
+
+def public_status(status: str, escrow_status: str) -> str:
+    """HUMAN App's assignment status: completed work is `validation` until the recording
+    oracle has accepted the escrow's results."""
+    if status == "completed" and escrow_status not in FINISHED:
+        return "validation"
+    return status
+
+
+@dataclass(frozen=True)
+class AssignmentQuery:
+    """The filters and order HUMAN App may send to `GET /assignment`."""
+
+    wallet: str
+    status: str | None = None
+    escrow_address: str | None = None
+    chain_id: int | None = None
+    assignment_id: str | None = None
+    created_after: datetime | None = None
+    updated_after: datetime | None = None
+    sort: str = "asc"
+    sort_field: str = "created_at"
+
+
 def listing(
-    session: Session,
-    wallet: str,
-    status: str | None,
-    escrow_address: str | None,
-    page: int,
-    page_size: int,
+    session: Session, q: AssignmentQuery, page: int, page_size: int
 ) -> tuple[int, list[Any]]:
+    """One page (from 0) of a worker's assignments, with the escrow fields shown beside."""
     query = (
-        select(assignments, escrows.c.escrow_address, escrows.c.chain_id, escrows.c.reward_per_job)
+        select(
+            assignments,
+            escrows.c.escrow_address,
+            escrows.c.chain_id,
+            escrows.c.reward_per_job,
+            escrows.c.status.label("escrow_status"),
+        )
         .join(escrows, escrows.c.id == assignments.c.escrow_id)
-        .where(assignments.c.wallet_address == wallet)
+        .where(assignments.c.wallet_address == q.wallet)
     )
-    if status:
-        query = query.where(assignments.c.status == status)
-    if escrow_address:
-        query = query.where(escrows.c.escrow_address == escrow_address)
+    if q.status == "validation":
+        query = query.where(assignments.c.status == "completed", escrows.c.status.not_in(FINISHED))
+    elif q.status == "completed":
+        query = query.where(assignments.c.status == "completed", escrows.c.status.in_(FINISHED))
+    elif q.status:
+        query = query.where(assignments.c.status == q.status)
+    if q.escrow_address:
+        query = query.where(func.lower(escrows.c.escrow_address) == q.escrow_address.lower())
+    if q.chain_id is not None:
+        query = query.where(escrows.c.chain_id == q.chain_id)
+    if q.assignment_id:
+        query = query.where(assignments.c.id == q.assignment_id)
+    if q.created_after:
+        query = query.where(assignments.c.created_at > q.created_after)
+    if q.updated_after:
+        # Times go out to the millisecond (as HUMAN App writes them), so "after" means
+        # after that millisecond: what HUMAN App last saw is not sent again.
+        last_seen = q.updated_after.replace(microsecond=q.updated_after.microsecond // 1000 * 1000)
+        query = query.where(assignments.c.updated_at > last_seen + timedelta(microseconds=999))
+    by_field: dict[str, list[Any]] = {
+        "reward_amount": [func.length(escrows.c.reward_per_job), escrows.c.reward_per_job],
+        "chain_id": [escrows.c.chain_id],
+        "job_type": [],  # one job type here
+        "status": [assignments.c.status],
+    }
+    columns = by_field[q.sort_field] if q.sort_field in by_field else [assignments.c[q.sort_field]]
+    if q.sort_field != "created_at":
+        columns.append(assignments.c.created_at)
+    order = [c.asc() if q.sort == "asc" else c.desc() for c in columns] + [assignments.c.id]
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(
-        query.order_by(assignments.c.created_at.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
+    rows = session.execute(query.order_by(*order).offset(page * page_size).limit(page_size)).all()
     return int(total), list(rows)
 
 
-def stats(session: Session) -> dict[str, int]:
-    def count(table: Any, *where: Any) -> int:
-        return int(
-            session.execute(
-                select(func.count()).select_from(table).where(and_(true(), *where))
-            ).scalar_one()
-        )
+def _count(session: Session, table: Any, *where: Any) -> int:
+    return int(
+        session.execute(
+            select(func.count()).select_from(table).where(and_(true(), *where))
+        ).scalar_one()
+    )
 
+
+def oracle_stats(session: Session) -> dict[str, int]:
+    """HUMAN App's oracle statistics (its field names), then our own extras."""
+    a, e = assignments.c, escrows.c
     return {
-        "escrows_ready": count(escrows, escrows.c.status == "ready"),
-        "jobs_total": count(jobs),
-        "jobs_free": count(jobs, jobs.c.status == "free"),
-        "assignments_active": count(assignments, assignments.c.status == "active"),
-        "assignments_completed": count(assignments, assignments.c.status == "completed"),
-        "workers": count(workers),
+        "escrows_processed": _count(session, escrows),
+        "escrows_active": _count(
+            session, escrows, e.status.in_(("ready", "exporting", "validation"))
+        ),
+        "escrows_cancelled": _count(session, escrows, e.status == "canceled"),
+        "workers_total": _count(session, workers),
+        "assignments_completed": _count(session, assignments, a.status == "completed"),
+        "assignments_rejected": _count(session, assignments, a.status == "rejected"),
+        "assignments_expired": _count(session, assignments, a.status == "expired"),
+        "assignments_active": _count(session, assignments, a.status == "active"),
+        "jobs_total": _count(session, jobs),
+        "jobs_free": _count(session, jobs, jobs.c.status == "free"),
+    }
+
+
+def worker_stats(session: Session, wallet: str) -> dict[str, int]:
+    """One worker's counts under HUMAN App's names (it reads `assignments_amount`, HUMAN's
+    oracles write `assignments_total`: both are given)."""
+    rows = session.execute(
+        select(assignments.c.status, func.count())
+        .where(assignments.c.wallet_address == wallet)
+        .group_by(assignments.c.status)
+    ).all()
+    by = {status: int(n) for status, n in rows}
+    total = sum(by.values())
+    return {
+        "assignments_total": total,
+        "assignments_amount": total,
+        "submissions_sent": by.get("completed", 0) + by.get("rejected", 0),
+        "assignments_completed": by.get("completed", 0),
+        "assignments_rejected": by.get("rejected", 0),
+        "assignments_expired": by.get("expired", 0),
+        "assignments_active": by.get("active", 0),
+        "assignments_canceled": by.get("canceled", 0),
     }

@@ -171,6 +171,7 @@ def export_escrow(ctx: BuildContext, escrow_id: int) -> str:
             escrow_address=escrow.escrow_address,
             event_type="job_finished",
             target_address=recording,
+            target_role="recording_oracle",
             event_data={
                 "iteration": iteration,
                 "annotation_meta_url": meta_url,
@@ -246,15 +247,26 @@ def _reset_jobs(ctx: BuildContext, job_ids: Sequence[int]) -> None:
 def escrow_recorded(ctx: BuildContext, chain_id: int, address: str) -> str:
     """`job_completed` from the recording oracle: the results are on the escrow."""
     with transaction(ctx.sessions) as session:
-        moved = session.execute(
-            update(escrows)
-            .where(
-                escrows.c.chain_id == chain_id,
-                escrows.c.escrow_address == address,
-                escrows.c.status.in_(("validation", "exporting", "ready")),
+        moved = (
+            session.execute(
+                update(escrows)
+                .where(
+                    escrows.c.chain_id == chain_id,
+                    escrows.c.escrow_address == address,
+                    escrows.c.status.in_(("validation", "exporting", "ready")),
+                )
+                .values(status="recorded", updated_at=now())
+                .returning(escrows.c.id)
             )
-            .values(status="recorded", updated_at=now())
-        ).rowcount  # type: ignore[attr-defined]
+            .scalars()
+            .all()
+        )
+        # Their completed work moves from `validation` to `completed` in HUMAN App's eyes.
+        session.execute(
+            update(assignments)
+            .where(assignments.c.escrow_id.in_(moved), assignments.c.status == "completed")
+            .values(updated_at=now())
+        )
     return "recorded" if moved else "already recorded or unknown"
 
 
@@ -304,6 +316,7 @@ def clean_up(ctx: BuildContext, chain_id: int, address: str) -> str:
                 escrow_address=address,
                 event_type="escrow_cleaned",
                 target_address=state.recording_oracle,
+                target_role="recording_oracle",
                 event_data={"files_removed": removed},
             )
     return f"cleaned up ({removed} files)"

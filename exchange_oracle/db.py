@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -24,6 +26,11 @@ metadata = MetaData(naming_convention=NAMING)
 events = EventTables(metadata)
 TS = UtcDateTime()
 
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 # Escrow status: building -> analysing (files analysed in parallel) -> packing (clips and
 # CVAT tasks; jobs appear one by one) -> ready -> exporting (every job done) -> validation
 # (annotations sent to the recording oracle) -> ready again if work was rejected, or
@@ -43,6 +50,9 @@ escrows = Table(
     Column("reward_per_job", String(80)),  # token base units, as text: fits any uint256
     Column("iteration", Integer, nullable=False, server_default=text("0")),
     Column("gt_text", Text),  # the requester's ground truth, as read at intake
+    Column("regions_text", Text),  # the requester's regions TSV, when the manifest has one
+    # 1 while the reputation oracle reports abuse in this escrow: nothing listed or given.
+    Column("suspended", Integer, nullable=False, server_default=text("0")),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),
@@ -118,6 +128,8 @@ assignments = Table(
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
     Column("finished_at", TS),
+    # Every change moves it: HUMAN App learns of changes only through `updated_after`.
+    Column("updated_at", TS, nullable=False, default=_now, onupdate=_now),
 )
 ACTIVE = text("status = 'active'")
 # The database itself refuses a second unfinished assignment per worker and escrow, or per job.
@@ -145,4 +157,5 @@ workers = Table(
     Column("cvat_user_id", Integer),
     Column("cvat_username", String(150)),
     Column("created_at", TS, nullable=False),
+    Column("blocked_reason", Text),  # set by abuse_detected naming this wallet, until dismissed
 )

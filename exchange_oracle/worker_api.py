@@ -1,5 +1,7 @@
 """What HUMAN App calls on behalf of workers: list jobs, register, take and resign
-assignments, statistics. Every route needs a HUMAN App ES256 token.
+assignments, statistics; shaped as HUMAN App reads them (pages from 0, `message` in
+error bodies, UTC times ending in Z). Every route but `GET /stats` needs a HUMAN App
+ES256 token.
 
 No `from __future__ import annotations` here: FastAPI must see the dependency objects in
 the annotations themselves, and they are closures of `worker_router`.
@@ -9,26 +11,31 @@ import asyncio
 import json
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel, EmailStr, field_serializer
 from sqlalchemy import ColumnElement, func, insert, select, update
 
-from audio_pipeline.peaks import DEFAULT_ZOOMS
-from audio_pipeline.validation import Interval
-from exchange_oracle.annotate_api import annotation_routes, completeness
-from exchange_oracle.annotate_page import clip_response
-from exchange_oracle.assignments import AssignmentRefused, listing, resign, stats, take
+from exchange_oracle.annotate_api import annotation_routes
+from exchange_oracle.assignments import (
+    AssignmentQuery,
+    AssignmentRefused,
+    listing,
+    oracle_stats,
+    public_status,
+    resign,
+    take,
+    worker_stats,
+)
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, workers
+from exchange_oracle.ttl_cache import STALE_S, TtlCache
 from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
 
 JOB_TYPE = "audio_transcription"
@@ -39,61 +46,25 @@ STATUS_OF = {
     "canceled": "canceled",
     "failed": "canceled",
 }
-FIELDS = (
-    "job_description",
-    "reward_amount",
-    "reward_token",
-    "created_at",
-    "updated_at",
-    "qualifications",
-)
+# What `fields` may select (HUMAN App asks for the first four); the rest always come.
+FIELDS = ("job_description", "reward_amount", "reward_token", "created_at")
+ALWAYS = ("escrow_address", "chain_id", "job_type", "status", "updated_at", "qualifications")
+JOB_SORT = Literal["created_at", "updated_at", "chain_id", "job_type", "reward_amount"]
+ASSIGNMENT_SORT = Literal[
+    "created_at", "updated_at", "expires_at", "chain_id", "job_type", "status", "reward_amount"
+]
+Sort = Annotated[str, Query(pattern="(?i)^(asc|desc)$")]
+Page = Annotated[int, Query(ge=0)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
-STALE_S = 5.0  # while one request refreshes an expired listing, others get the old one
-
-
-class TtlCache:
-    """Answers kept for `ttl_s` seconds by key; 0 turns caching off."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 4096) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._items: dict[Any, tuple[float, Any]] = {}
-        self._refreshing: set[Any] = set()
-        self._lock = threading.Lock()
-
-    def peek(self, key: Any, stale_s: float = 0.0) -> tuple[Any, bool]:
-        """(value or None, whether it is fresh); an entry up to `stale_s` past its time is
-        still returned, marked stale, so one caller can refresh it while others use it."""
-        with self._lock:
-            hit = self._items.get(key)
-        if hit is None:
-            return None, False
-        now = time.monotonic()
-        if hit[0] > now:
-            return hit[1], True
-        return (hit[1], False) if hit[0] + stale_s > now else (None, False)
-
-    def claim_refresh(self, key: Any) -> bool:
-        """True for the one caller that should refresh a stale entry."""
-        with self._lock:
-            if key in self._refreshing:
-                return False
-            self._refreshing.add(key)
-            return True
-
-    def done_refresh(self, key: Any) -> None:
-        with self._lock:
-            self._refreshing.discard(key)
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.ttl_s <= 0:
-            return
-        now = time.monotonic()
-        with self._lock:
-            if len(self._items) >= self.max_entries:
-                self._items = {k: v for k, v in self._items.items() if v[0] > now}
-            self._items[key] = (now + self.ttl_s, value)
+def iso_z(value: datetime | None) -> str | None:
+    """UTC with milliseconds and a Z, as JavaScript's toISOString writes it: HUMAN App
+    compares these as strings to find what changed."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 class AssignmentRequest(BaseModel):
@@ -105,36 +76,18 @@ class ResignRequest(BaseModel):
     assignment_id: str
 
 
-class DraftSegment(BaseModel):
-    start_ms: int
-    end_ms: int
-    label: str = ""
-    transcription: str = ""
-    attributes: dict[str, str] = {}
-
-
-class CheckRequest(BaseModel):
-    segments: list[DraftSegment]
-
-
-class ProblemOut(BaseModel):
-    kind: str
-    segment: int | None
-    message: str
-
-
-class CheckOut(BaseModel):
-    complete: bool
-    segments: int
-    summary: list[str]
-    problems: list[ProblemOut]
-
-
 class RegisterRequest(BaseModel):
+    """HUMAN App sends `oracle_address` and `h_captcha_token`; the wallet and e-mail come
+    from the token. `email` is our extra, for callers outside HUMAN App."""
+
+    oracle_address: str | None = None
+    h_captcha_token: str | None = None
     email: EmailStr | None = None
 
 
 class AssignmentOut(BaseModel):
+    """One item of `GET /assignment`, as HUMAN App reads it (`url` only while active)."""
+
     assignment_id: str
     escrow_address: str
     chain_id: int
@@ -143,13 +96,17 @@ class AssignmentOut(BaseModel):
     reward_amount: str
     reward_token: str = "HMT"
     created_at: datetime
+    updated_at: datetime
     expires_at: datetime
-    updated_at: datetime | None = None
-    url: str
+    url: str | None
+
+    @field_serializer("created_at", "updated_at", "expires_at")
+    def _utc(self, value: datetime) -> str | None:
+        return iso_z(value)
 
 
 def paged(page: int, page_size: int, total: int, results: list[Any]) -> dict[str, Any]:
-    """HUMAN App's paging envelope."""
+    """HUMAN's paging envelope; pages count from 0."""
     return {
         "page": page,
         "page_size": page_size,
@@ -161,6 +118,16 @@ def paged(page: int, page_size: int, total: int, results: list[Any]) -> dict[str
 
 def hmt(base_units: str | None) -> str:
     return str(Decimal(base_units or 0) / Decimal(10**18))
+
+
+def selected_fields(fields: list[str] | None) -> tuple[str, ...]:
+    """`fields` repeated (`fields=a&fields=b`, what HUMAN App sends) or comma-separated;
+    none means every field."""
+    names = [n.strip() for f in fields or [] for n in f.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise HTTPException(400, f"unknown field(s) {unknown}; choose from {list(FIELDS)}")
+    return tuple(dict.fromkeys(names)) if names else FIELDS
 
 
 def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
@@ -176,7 +143,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                 return known
             checked = verify_token(token, context().settings.human_app_public_key)
         except AuthError as exc:
-            raise HTTPException(401, str(exc)) from None
+            raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
         if len(verified) >= 10_000:
             verified.clear()
         verified[token] = checked
@@ -199,25 +166,23 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         chain_id: int | None = None,
         job_type: str | None = None,
         status: Literal["active", "completed", "canceled"] = "active",
-        sort: Literal["asc", "desc"] = "desc",
-        sort_field: Literal["created_at", "updated_at", "chain_id", "reward_amount"] = "created_at",
-        page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+        sort: Sort = "asc",
+        sort_field: JOB_SORT = "created_at",
+        page: Page = 0,
+        page_size: PageSize = 10,
         fields: Annotated[list[str] | None, Query()] = None,
         created_after: datetime | None = None,
         updated_after: datetime | None = None,
     ) -> Response:
-        unknown = sorted(set(fields or []) - set(FIELDS))
-        if unknown:
-            raise HTTPException(422, f"unknown field(s) {unknown}; choose from {list(FIELDS)}")
+        chosen = selected_fields(fields)
         if job_type not in (None, JOB_TYPE):
             return Response(
                 json.dumps(paged(page, page_size, 0, [])).encode(), media_type="application/json"
             )
         # HUMAN App polls this listing for every worker: identical queries within
         # JOB_LIST_CACHE_S share one database round trip (the answer may be that old).
-        key = (escrow_address, chain_id, status, sort, sort_field, page, page_size,
-               tuple(fields or ()), created_after, updated_after)  # fmt: skip
+        key = (escrow_address, chain_id, status, sort.lower(), sort_field, page, page_size,
+               chosen, created_after, updated_after)  # fmt: skip
         body, fresh = listing_cache.peek(key, stale_s=STALE_S)
         if body is None:
             body = await refresh(key)
@@ -231,9 +196,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
 
     async def refresh(key: tuple[Any, ...]) -> bytes:
         try:
-            body: bytes = await run_in_threadpool(
-                lambda: json.dumps(jsonable_encoder(_list_jobs(*key))).encode()
-            )
+            body: bytes = await run_in_threadpool(lambda: json.dumps(_list_jobs(*key)).encode())
             listing_cache.put(key, body)
             return body
         finally:
@@ -252,8 +215,10 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         updated_after: datetime | None,
     ) -> dict[str, Any]:
         filters: list[ColumnElement[bool]] = [escrows.c.status.in_(LISTED[status])]
+        if status == "active":
+            filters.append(escrows.c.suspended == 0)
         if escrow_address:
-            filters.append(escrows.c.escrow_address == escrow_address)
+            filters.append(func.lower(escrows.c.escrow_address) == escrow_address.lower())
         if chain_id is not None:
             filters.append(escrows.c.chain_id == chain_id)
         if created_after:
@@ -261,11 +226,13 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         if updated_after:
             filters.append(escrows.c.updated_at > updated_after)
         # Rewards are whole numbers stored as text: by length, then by text, is by value.
-        columns = (
-            [func.length(escrows.c.reward_per_job), escrows.c.reward_per_job]
-            if sort_field == "reward_amount"
-            else [getattr(escrows.c, sort_field)]
-        )
+        # Every escrow here is audio_transcription, so job_type orders like created_at.
+        by_field: dict[str, list[Any]] = {
+            "reward_amount": [func.length(escrows.c.reward_per_job), escrows.c.reward_per_job],
+            "job_type": [],
+        }
+        columns = by_field[sort_field] if sort_field in by_field else [escrows.c[sort_field]]
+        columns += [escrows.c.created_at] if sort_field != "created_at" else []
         order = [c.asc() if sort == "asc" else c.desc() for c in columns] + [escrows.c.id]
         with context().sessions() as session:
             # Counted over the filters alone: an index-only scan, not a fetch of every row.
@@ -276,7 +243,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                 select(escrows)
                 .where(*filters)
                 .order_by(*order)
-                .offset((page - 1) * page_size)
+                .offset(page * page_size)
                 .limit(page_size)
             ).all()
         results = []
@@ -287,26 +254,26 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                 "chain_id": row.chain_id,
                 "job_type": JOB_TYPE,
                 "status": STATUS_OF.get(row.status, row.status),
+                "updated_at": iso_z(row.updated_at),
+                "qualifications": annotation.get("qualifications") or [],
             }
             extra = {
-                "job_description": annotation.get("description", ""),
+                "job_description": annotation.get("description") or "",
                 "reward_amount": hmt(row.reward_per_job),
                 "reward_token": "HMT",
-                "created_at": row.created_at,
-                "updated_at": row.updated_at,
-                "qualifications": annotation.get("qualifications", []),
+                "created_at": iso_z(row.created_at),
             }
-            item.update({k: extra[k] for k in (fields or [])})
+            item.update({k: extra[k] for k in fields})
             results.append(item)
         return paged(page, page_size, total, results)
 
     @router.post("/register", summary="Bind the worker's wallet to an annotation account")
     def register(
-        body: RegisterRequest, token: Annotated[TokenClaims, Depends(wallet_of)]
+        token: Annotated[TokenClaims, Depends(wallet_of)], body: RegisterRequest | None = None
     ) -> dict[str, Any]:
         ctx = context()
         wallet = token.wallet_address or ""
-        email = body.email or token.email or f"{wallet.lower()}@workers.invalid"
+        email = (body and body.email) or token.email or f"{wallet.lower()}@workers.invalid"
         with ctx.sessions() as session:
             existing = session.execute(
                 select(workers).where(workers.c.wallet_address == wallet)
@@ -367,6 +334,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                 status="active",
                 reward_amount=hmt(got.reward),
                 created_at=got.created_at,
+                updated_at=got.created_at,
                 expires_at=got.expires_at,
                 url=url_for(got.id),
             )
@@ -379,30 +347,50 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
     @router.get("/assignment", summary="The worker's assignments")
     def list_assignments(
         token: Annotated[TokenClaims, Depends(wallet_of)],
-        status: Literal["active", "completed", "expired", "canceled", "rejected", "validation"]
+        status: Literal["active", "validation", "completed", "expired", "canceled", "rejected"]
         | None = None,
         escrow_address: str | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+        chain_id: int | None = None,
+        job_type: str | None = None,
+        assignment_id: str | None = None,
+        created_after: datetime | None = None,
+        updated_after: datetime | None = None,
+        sort: Sort = "asc",
+        sort_field: ASSIGNMENT_SORT = "created_at",
+        page: Page = 0,
+        page_size: PageSize = 10,
     ) -> dict[str, Any]:
+        if job_type not in (None, JOB_TYPE):
+            return paged(page, page_size, 0, [])
+        query = AssignmentQuery(
+            wallet=token.wallet_address or "",
+            status=status,
+            escrow_address=escrow_address,
+            chain_id=chain_id,
+            assignment_id=assignment_id,
+            created_after=created_after,
+            updated_after=updated_after,
+            sort=sort.lower(),
+            sort_field=sort_field,
+        )
         with context().sessions() as session:
-            total, rows = listing(
-                session, token.wallet_address or "", status, escrow_address, page, page_size
+            total, rows = listing(session, query, page, page_size)
+        results = []
+        for r in rows:
+            shown = public_status(r.status, r.escrow_status)
+            results.append(
+                AssignmentOut(
+                    assignment_id=r.id,
+                    escrow_address=r.escrow_address,
+                    chain_id=r.chain_id,
+                    status=shown,
+                    reward_amount=hmt(r.reward_per_job),
+                    created_at=r.created_at,
+                    updated_at=r.updated_at,
+                    expires_at=r.expires_at,
+                    url=url_for(r.id) if shown == "active" else None,
+                ).model_dump()
             )
-        results = [
-            AssignmentOut(
-                assignment_id=r.id,
-                escrow_address=r.escrow_address,
-                chain_id=r.chain_id,
-                status=r.status,
-                reward_amount=hmt(r.reward_per_job),
-                created_at=r.created_at,
-                expires_at=r.expires_at,
-                updated_at=r.finished_at,
-                url=url_for(r.id),
-            ).model_dump()
-            for r in rows
-        ]
         return paged(page, page_size, total, results)
 
     @router.post("/assignment/resign", summary="Give an active assignment back")
@@ -458,77 +446,19 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
 
     annotation_routes(router, context, wallet_of, owned)
 
-    @router.get(
-        "/assignment/{assignment_id}/audio",
-        summary="The assignment's clip (MP3)",
-        response_class=Response,
-    )
-    def assignment_audio(
-        assignment_id: str,
-        token: Annotated[TokenClaims, Depends(wallet_of)],
-        range: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        row = owned(token.wallet_address or "", assignment_id)
-        ctx = context()
-        return clip_response(ctx.storage, ctx.settings.storage_bucket, row.clip_key, range)
-
-    @router.get(
-        "/assignment/{assignment_id}/peaks",
-        summary="Waveform peaks (audiowaveform v2)",
-        response_class=Response,
-    )
-    def assignment_peaks(
-        assignment_id: str,
-        token: Annotated[TokenClaims, Depends(wallet_of)],
-        zoom: int = 20,
-    ) -> Response:
-        if zoom not in DEFAULT_ZOOMS:
-            raise HTTPException(422, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
-        row = owned(token.wallet_address or "", assignment_id)
-        ctx = context()
-        key = f"{row.escrow_address}@{row.chain_id}/peaks/{row.clip_index:04d}-{zoom}.json"
-        return Response(
-            ctx.storage.get(ctx.settings.storage_bucket, key),
-            media_type="application/json",
-            headers={"Cache-Control": "private, max-age=3600"},
-        )
-
-    @router.post(
-        "/assignment/{assignment_id}/check",
-        response_model=CheckOut,
-        summary="Completeness of a draft annotation (labels, transcriptions, attributes, "
-        "bounds, overlaps): live feedback, no ground truth involved",
-    )
-    def check_assignment(
-        assignment_id: str,
-        body: CheckRequest,
-        token: Annotated[TokenClaims, Depends(wallet_of)],
-    ) -> CheckOut:
-        row = owned(token.wallet_address or "", assignment_id)
-        drafts = [
-            Interval(d.start_ms, d.end_ms, d.label, d.transcription, d.attributes)
-            for d in body.segments
-        ]
-        return CheckOut.model_validate(completeness(row.manifest, row.duration_ms, drafts))
-
-    @router.get("/stats", summary="The oracle's counts")
-    def oracle_stats(token: Annotated[TokenClaims, Depends(claims)]) -> dict[str, int]:
+    @router.get("/stats", summary="The oracle's counts (public, as HUMAN App reads them)")
+    def get_oracle_stats() -> dict[str, int]:
         with context().sessions() as session:
-            return stats(session)
+            return oracle_stats(session)
 
     @router.get("/stats/assignment", summary="The worker's assignments by status")
-    def worker_stats(token: Annotated[TokenClaims, Depends(wallet_of)]) -> dict[str, Any]:
+    def get_worker_stats(token: Annotated[TokenClaims, Depends(wallet_of)]) -> dict[str, Any]:
         with context().sessions() as session:
-            rows = session.execute(
-                select(assignments.c.status, func.count())
-                .where(assignments.c.wallet_address == token.wallet_address)
-                .group_by(assignments.c.status)
-            ).all()
-        by_status = {status: int(n) for status, n in rows}
+            counts = worker_stats(session, token.wallet_address or "")
         return {
             "wallet_address": token.wallet_address,
-            "assignments": by_status,
-            "total": sum(by_status.values()),
+            **counts,
+            "last_updated": iso_z(datetime.now(UTC)),
         }
 
     return router

@@ -7,10 +7,13 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oracle_core.chain import Chain
 from oracle_core.db import transaction
@@ -18,6 +21,39 @@ from oracle_core.events import DEAD, DELIVERED, PENDING, EventTables, outbox_row
 from oracle_core.webhooks import SIGNATURE_HEADER, WebhookRejected, verify
 
 log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Error bodies as HUMAN's peers read them: HUMAN App relays only `message` (and the
+    status) to the worker, and HUMAN's oracles answer a malformed request with 400 and
+    `errors: [{field, message}]`. `detail` stays for our own page, which reads it."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        message = detail.get("message") if isinstance(detail, dict) else None
+        return JSONResponse(
+            {"message": str(message or detail), "detail": detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return JSONResponse({"message": message, "errors": errors}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"message": "internal error; it has been logged"}, status_code=500)
 
 
 class WebhookAccepted(BaseModel):
@@ -40,14 +76,14 @@ class OutboxEntry(BaseModel):
 
 def webhook_router(
     *,
-    accepted: Mapping[str, str],
+    accepted: Mapping[str, tuple[str, ...]],
     chain: Callable[[], Chain],
     sessions: Callable[[], sessionmaker[Session]],
     tables: EventTables,
     on_new: Callable[[str], None],
     admin_token: Callable[[], str | None],
 ) -> APIRouter:
-    """`accepted` maps each event type this oracle takes to the role that must sign it."""
+    """`accepted` maps each event type this oracle takes to the roles that may sign it."""
     router = APIRouter()
 
     def _accept(raw: bytes, signature: str | None) -> WebhookAccepted:

@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import select
 
-from oracle_core.api import admin_guard, webhook_router
+from oracle_core.api import admin_guard, install_error_handlers, webhook_router
+from oracle_core.webhooks import EVENT_SENDERS
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows, events, results
 
 ACCEPTED = {
-    "job_finished": "exchange_oracle",
-    "escrow_recorded": "exchange_oracle",
-    "escrow_cleaned": "exchange_oracle",
+    event: EVENT_SENDERS[event]
+    for event in ("job_finished", "escrow_recorded", "escrow_cleaned", "cancellation_requested")
 }
 
 
@@ -35,6 +35,7 @@ def create_app(
         description="HUMAN Protocol recording oracle: scores audio annotations, stores results",
     )
     settings = ctx.settings
+    install_error_handlers(app)
 
     def admin_token() -> str | None:
         return settings.admin_token.get_secret_value() if settings.admin_token else None

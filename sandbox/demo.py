@@ -452,7 +452,7 @@ class _ReputationStandIn:
                 event = verify(
                     raw,
                     request.headers.get(SIGNATURE_HEADER),
-                    {"job_completed": "recording_oracle"},
+                    {"job_completed": ("recording_oracle",)},
                     Chain(self.chain_url),
                 )
             except WebhookRejected as exc:
@@ -553,32 +553,31 @@ class _Market:
     def work(self, wallets: list[str], timeout_s: float, done: Callable[[], bool]) -> None:
         """Workers take and finish assignments until the escrow is paid. The first
         worker's first assignment is sloppy (wrong words, no attributes)."""
+        from sandbox.human_app import HumanApp
+
         deadline = time.monotonic() + timeout_s
-        headers = {w: {"Authorization": f"Bearer {self.issuer.issue(w)}"} for w in wallets}
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            for w in wallets:
-                client.post("/register", json={}, headers=headers[w]).raise_for_status()
-            while not done():
-                if time.monotonic() > deadline:
-                    raise DemoFailed(f"the escrow was not paid within {timeout_s:.0f} s")
-                progressed = False
-                for w in wallets:
-                    reply = client.post(
-                        "/assignment",
-                        json={"escrow_address": self.escrow, "chain_id": 1338},
-                        headers=headers[w],
-                    )
-                    if reply.status_code != 200:
-                        continue
-                    bad = w == wallets[0] and not self.sloppy_done
-                    self.sloppy_done = self.sloppy_done or bad
-                    self._annotate(reply.json()["assignment_id"], bad)
-                    kind = "sloppily" if bad else "accurately"
-                    self.say(f"worker {w[:10]} took a job and annotated it {kind}")
-                    progressed = True
-                self._report_changes()
-                if not progressed:
-                    time.sleep(0.3)
+        human_app = HumanApp(self.url, self.issuer)  # every call as HUMAN App makes it
+        for w in wallets:
+            human_app.register(w)
+        while not done():
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"the escrow was not paid within {timeout_s:.0f} s")
+            progressed = False
+            listed = {j["escrow_address"] for j in human_app.discover_jobs()}
+            for w in wallets if self.escrow in listed else []:
+                try:
+                    taken = human_app.take(w, self.escrow, 1338)
+                except httpx.HTTPStatusError:
+                    continue
+                bad = w == wallets[0] and not self.sloppy_done
+                self.sloppy_done = self.sloppy_done or bad
+                self._annotate(taken["assignment_id"], bad)
+                kind = "sloppily" if bad else "accurately"
+                self.say(f"worker {w[:10]} took a job and annotated it {kind}")
+                progressed = True
+            self._report_changes()
+            if not progressed:
+                time.sleep(0.3)
 
     def _annotate(self, assignment_id: str, bad: bool) -> None:
         from sqlalchemy import select

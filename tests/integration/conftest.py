@@ -144,3 +144,7 @@ def worker_process(app: object, module: str, settings: object) -> Iterator[None]
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# The worker API's world (an oracle with one listed escrow), for the worker API's tests.
+from tests.integration.worker_world import issuer, oracle  # noqa: E402, F401

@@ -104,7 +104,7 @@ def market(
         serve(create_recording(recording)) as recording_url,
         event_db(f"sqlite:///{tmp_path / 'reputation.db'}") as (rep_tables, rep_sessions),
         inbox_app_on(
-            fresh_chain, rep_tables, rep_sessions, {"job_completed": "recording_oracle"}
+            fresh_chain, rep_tables, rep_sessions, {"job_completed": ("recording_oracle",)}
         ) as reputation,
         worker_process(exchange_tasks.app, "exchange_oracle.tasks", exchange.settings),
         start_worker(
@@ -217,7 +217,7 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
         json={"escrow_address": escrow, "chain_id": 1338},
         headers={"Authorization": f"Bearer {token}"},
     )
-    assert again.status_code == 400 and "no free jobs" in again.json()["detail"]
+    assert again.status_code == 400 and "no free jobs" in again.json()["message"]
     redo = _annotate(m, 81, escrow, job_data.truth)
 
     wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
