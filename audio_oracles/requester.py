@@ -19,7 +19,7 @@ from pydantic import Field
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
 from oracle_core.storage import ObjectStorage, storage_from_settings
-from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, now_iso, sign
+from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, sign
 
 HMT = 10**18
 Progress = Callable[[str], None]
@@ -153,10 +153,12 @@ def notify(
     event_type: str,
     target: str,
     attempts: int = 4,
+    event_data: dict[str, Any] | None = None,
 ) -> str | None:
-    """Send one signed event straight away, a few tries; returns the last error or None."""
+    """Send one signed event straight away, a few tries; returns the last error or None.
+    Shaped as HUMAN's TypeScript services send it: no timestamp, UTF-8 `JSON.stringify`."""
     body = Envelope(
-        escrow_address=escrow, chain_id=chain.chain_id, event_type=event_type, timestamp=now_iso()
+        escrow_address=escrow, chain_id=chain.chain_id, event_type=event_type, event_data=event_data
     ).to_bytes()
     headers = {
         SIGNATURE_HEADER: sign(body, settings.signing_key()),

@@ -14,7 +14,6 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from exchange_oracle.build import (
     BuildFailed,
     analyze_source,
-    cancel_escrow,
     finish_escrow,
     prepare_escrow,
 )
@@ -28,6 +27,7 @@ from exchange_oracle.completion import (
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import escrows, events, source_files
 from exchange_oracle.lifecycle import expire, reconcile
+from exchange_oracle.moderation import cancel_escrow, dismiss_abuse, report_abuse
 from oracle_core.chain import ChainError
 from oracle_core.events import dispatch_after_commit
 from oracle_core.storage import StorageError
@@ -84,11 +84,15 @@ def handle(row: Any) -> str:
         if prepared.status == "packing":
             pack_escrow.delay(prepared.escrow_id)
         return f"{prepared.status}: {len(prepared.pending)} files to analyse"
-    if row.event_type == "escrow_canceled":
+    if row.event_type in ("escrow_canceled", "cancellation_requested"):
         try:
             return cancel_escrow(ctx.build, row.chain_id, row.escrow_address)
         except BuildFailed as exc:
             raise Refused(str(exc)) from None
+    if row.event_type == "abuse_detected":
+        return report_abuse(ctx.build, row.chain_id, row.escrow_address, row.event_data or {})
+    if row.event_type == "abuse_dismissed":
+        return dismiss_abuse(ctx.build, row.chain_id, row.escrow_address, row.event_data or {})
     if row.event_type == "submission_rejected":
         rejected = (row.event_data or {}).get("assignments")
         if not isinstance(rejected, list):

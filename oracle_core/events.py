@@ -35,7 +35,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oracle_core.db import UtcDateTime, transaction
-from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, VerifiedEvent, now_iso, sign
+from oracle_core.webhooks import (
+    PYTHON_PEERS,
+    SIGNATURE_HEADER,
+    Envelope,
+    VerifiedEvent,
+    now_iso,
+    sign,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,8 @@ class EventTables:
 
 # -- inbox ---------------------------------------------------------------------------------
 def receive(session: Session, tables: EventTables, event: VerifiedEvent) -> tuple[str, bool]:
-    """Store an accepted event once: (id, True) the first time, (same id, False) after."""
+    """Store an accepted event once: (id, True) when it is to be processed (the first time,
+    or again after it was refused), (same id, False) for a duplicate."""
     env = event.envelope
     new_id = str(uuid.uuid4())
     try:
@@ -114,9 +122,20 @@ def receive(session: Session, tables: EventTables, event: VerifiedEvent) -> tupl
         return new_id, True
     except IntegrityError:
         existing = session.execute(
-            select(tables.inbox.c.id).where(tables.inbox.c.digest == event.digest)
-        ).scalar_one()
-        return str(existing), False
+            select(tables.inbox.c.id, tables.inbox.c.status).where(
+                tables.inbox.c.digest == event.digest
+            )
+        ).one()
+        if existing.status != FAILED:
+            return str(existing.id), False
+        # Refused before (say, the chain did not show the cancellation yet): the sender's
+        # retry of the same event is looked at again rather than ignored.
+        session.execute(
+            update(tables.inbox)
+            .where(tables.inbox.c.id == existing.id, tables.inbox.c.status == FAILED)
+            .values(status=PENDING, processed_at=None)
+        )
+        return str(existing.id), True
 
 
 def stale_inbox(
@@ -149,16 +168,24 @@ def enqueue(
     escrow_address: str,
     event_type: str,
     target_address: str,
+    target_role: str,
     event_data: dict[str, Any] | None = None,
 ) -> str:
     """Add an outgoing event to the caller's transaction; the body is fixed now, so every
-    retry sends the same bytes (and the receiver's dedupe sees one event)."""
+    retry sends the same bytes (and the receiver's dedupe sees one event).
+
+    The bytes suit the receiving role: HUMAN's Python oracles re-serialise the parsed body
+    ASCII-escaped and parse it with `ast.literal_eval` (no true/false/null), its TypeScript
+    job launcher refuses unknown keys such as `timestamp`."""
+    python_peer = target_role in PYTHON_PEERS
+    if python_peer and event_data is not None and _has_json_literals(event_data):
+        raise ValueError(f"{event_type} for the {target_role}: true/false/null cannot be sent")
     envelope = Envelope(
         escrow_address=escrow_address,
         chain_id=chain_id,
         event_type=event_type,
         event_data=event_data,
-        timestamp=now_iso(),
+        timestamp=None if target_role == "launcher" else now_iso(),
     )
     row_id = str(uuid.uuid4())
     now = utcnow()
@@ -169,7 +196,7 @@ def enqueue(
             escrow_address=envelope.escrow_address,
             event_type=event_type,
             target_address=target_address,
-            body=envelope.to_bytes().decode(),
+            body=envelope.to_bytes(ascii_only=python_peer).decode(),
             status=PENDING,
             attempts=0,
             next_attempt_at=now,
@@ -178,6 +205,16 @@ def enqueue(
     )
     session.info.setdefault(OUTBOX_NEW, []).append(row_id)
     return row_id
+
+
+def _has_json_literals(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, dict):
+        return any(_has_json_literals(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_json_literals(v) for v in value)
+    return False
 
 
 def dispatch_after_commit(factory: sessionmaker[Session], dispatch: Callable[[str], None]) -> None:

@@ -26,7 +26,8 @@ TS = UtcDateTime()
 
 # Escrow status: validating (iterations of job_finished -> scores -> rejections) ->
 # assembling (final; the archive is being built) -> uploaded (archive in the bucket, hash
-# known) -> recorded (results on the escrow, job_completed sent) -> cleaned
+# known) -> recorded (results on the escrow, job_completed sent) -> cleaned; canceled
+# (cancellation_requested, the chain agreeing) -> cleaned
 escrows = Table(
     "escrows",
     metadata,

@@ -87,6 +87,28 @@ def _inputs(ctx: RecordingContext, state: EscrowState) -> tuple[Manifest, list[G
     return manifest, gt
 
 
+CANCELABLE = ("ToCancel", "Cancelled")
+
+
+def on_cancellation(ctx: RecordingContext, chain_id: int, address: str) -> str:
+    """`cancellation_requested` from the launcher: once the chain shows the escrow being
+    canceled, nothing more is scored or stored for it (a `job_finished` after this is
+    answered "already canceled")."""
+    state = ctx.chain.read_escrow(address)
+    if state.status not in CANCELABLE:
+        raise Refused(f"escrow is {state.status}, not being canceled")
+    with transaction(ctx.sessions) as session:
+        escrow = _escrow(session, chain_id, address)
+        if escrow.status in ("recorded", "cleaned"):
+            return f"already {escrow.status}: results stay on the escrow"
+        session.execute(
+            update(escrows)
+            .where(escrows.c.id == escrow.id)
+            .values(status="canceled", note="canceled by the job launcher", updated_at=now())
+        )
+    return "canceled"
+
+
 def on_job_finished(
     ctx: RecordingContext, chain_id: int, address: str, data: dict[str, Any]
 ) -> str:
@@ -153,6 +175,7 @@ def on_job_finished(
                 escrow_address=address,
                 event_type="submission_rejected",
                 target_address=state.exchange_oracle,
+                target_role="exchange_oracle",
                 event_data={
                     "assignments": [
                         {"assignment_id": r.assignment_id, "reason": "; ".join(r.reasons[:5])}
@@ -258,14 +281,15 @@ def finalize(ctx: RecordingContext, escrow_id: int) -> str:
         ).rowcount  # type: ignore[attr-defined]
         if moved:
             body = {"results_url": escrow.results_url, "results_hash": escrow.results_hash}
-            for target in (state.reputation_oracle, state.exchange_oracle):
+            for role in ("reputation_oracle", "exchange_oracle"):
                 enqueue(
                     session,
                     events,
                     chain_id=escrow.chain_id,
                     escrow_address=escrow.escrow_address,
                     event_type="job_completed",
-                    target_address=target,
+                    target_address=state.role_address(role),
+                    target_role=role,
                     event_data=body,
                 )
     return f"recorded {escrow.results_url}"

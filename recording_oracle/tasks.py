@@ -20,7 +20,7 @@ from oracle_core.tasks import (
 )
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows, events
-from recording_oracle.process import on_job_finished
+from recording_oracle.process import on_cancellation, on_job_finished
 
 _context: RecordingContext | None = None
 
@@ -47,6 +47,8 @@ def handle(row: Any) -> str:
     ctx = context()
     if row.event_type == "job_finished":
         return on_job_finished(ctx, row.chain_id, row.escrow_address, row.event_data or {})
+    if row.event_type == "cancellation_requested":
+        return on_cancellation(ctx, row.chain_id, row.escrow_address)
     if row.event_type == "escrow_recorded":
         return "noted"
     if row.event_type == "escrow_cleaned":
@@ -56,7 +58,7 @@ def handle(row: Any) -> str:
                 .where(
                     escrows.c.chain_id == row.chain_id,
                     escrows.c.escrow_address == row.escrow_address,
-                    escrows.c.status == "recorded",
+                    escrows.c.status.in_(("recorded", "canceled")),
                 )
                 .values(status="cleaned")
             )

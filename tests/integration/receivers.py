@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle_core.api import webhook_router
+from oracle_core.api import install_error_handlers, webhook_router
 from oracle_core.chain import Chain
 from oracle_core.db import make_engine, make_sessionmaker
 from oracle_core.events import EventTables
@@ -50,7 +50,9 @@ def event_db(db_url: str) -> Iterator[tuple[EventTables, sessionmaker[Session]]]
 
 
 @contextmanager
-def inbox_app(chain_url: str, pg_url: str, accepted: Mapping[str, str]) -> Iterator[Inbox]:
+def inbox_app(
+    chain_url: str, pg_url: str, accepted: Mapping[str, tuple[str, ...]]
+) -> Iterator[Inbox]:
     with (
         event_db(pg_url) as (tables, sessions),
         inbox_app_on(chain_url, tables, sessions, accepted) as inbox,
@@ -63,10 +65,11 @@ def inbox_app_on(
     chain_url: str,
     tables: EventTables,
     sessions: sessionmaker[Session],
-    accepted: Mapping[str, str],
+    accepted: Mapping[str, tuple[str, ...]],
 ) -> Iterator[Inbox]:
     processed: list[str] = []
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(
         webhook_router(
             accepted=accepted,

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from celery.contrib.testing.worker import start_worker
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from audio_oracles.requester import RequesterSettings, launch
@@ -158,7 +159,7 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
         httpx.get(
             f"{base}/peaks", params={"zoom": 7}, headers={"Authorization": f"Bearer {worker}"}
         ).status_code
-        == 422
+        == 400
     )
     assert (
         httpx.get(f"{base}/audio", headers={"Authorization": f"Bearer {stranger}"}).status_code
@@ -167,7 +168,17 @@ def test_escrow_created_leads_to_listed_jobs(exchange: dict[str, Any], job_folde
 
 
 @pytest.mark.parametrize("exchange", ["dispatched"], indirect=True)
-def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folder: Path) -> None:
+@pytest.mark.parametrize(
+    ("event", "sender"),
+    [
+        ("cancellation_requested", accounts.JOB_LAUNCHER),  # HUMAN's job launcher
+        ("escrow_canceled", accounts.REPUTATION_ORACLE),  # HUMAN's reputation oracle
+        ("escrow_canceled", accounts.JOB_LAUNCHER),
+    ],
+)
+def test_a_cancellation_from_the_launcher_or_reputation_oracle_withdraws_every_job(
+    exchange: dict[str, Any], job_folder: Path, event: str, sender: int
+) -> None:
     from audio_oracles.requester import notify
     from oracle_core.chain import Chain
 
@@ -195,32 +206,17 @@ def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folde
     ).json()
     launcher = Chain(exchange["requester"].rpc_url, key(accounts.JOB_LAUNCHER))
     exchange_address = accounts.account(accounts.EXCHANGE_ORACLE).address
+    signer = exchange["requester"].model_copy(update={"private_key": SecretStr(key(sender))})
+    sender_chain = Chain(exchange["requester"].rpc_url, key(sender))
 
     # A cancel event for an escrow the chain does not show as canceling is refused.
-    assert (
-        notify(
-            exchange["requester"],
-            launcher,
-            launched.escrow_address,
-            "escrow_canceled",
-            exchange_address,
-        )
-        is None
-    )
+    assert notify(signer, sender_chain, launched.escrow_address, event, exchange_address) is None
     time.sleep(1.5)
     assert listed("active")
 
+    # The same event sent again once the chain agrees is looked at again, and applies.
     launcher.request_cancellation(launched.escrow_address)
-    assert (
-        notify(
-            exchange["requester"],
-            launcher,
-            launched.escrow_address,
-            "escrow_canceled",
-            exchange_address,
-        )
-        is None
-    )
+    assert notify(signer, sender_chain, launched.escrow_address, event, exchange_address) is None
     wait_for(lambda: listed("canceled"), what="escrow canceled")
     # Listings are shared for JOB_LIST_CACHE_S (1 s): the canceled escrow leaves the active
     # listing as soon as that answer is refreshed.
@@ -231,13 +227,9 @@ def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folde
             rows = s.execute(select(events.inbox.c.event_type, events.inbox.c.status)).all()
         return sorted((r[0], r[1]) for r in rows)
 
-    # The refused cancel is recorded as failed, the real one as done (once its task records it).
-    expected = [
-        ("escrow_canceled", "done"),
-        ("escrow_canceled", "failed"),
-        ("escrow_created", "done"),
-    ]
-    wait_for(lambda: statuses() == expected, what="both cancel events recorded")
+    # One inbox row: refused at first, done once the chain agreed.
+    expected = sorted([(event, "done"), ("escrow_created", "done")])
+    wait_for(lambda: statuses() == expected, what="the cancel event recorded as done")
     from cvat_sdk import Client
     from cvat_sdk.api_client.exceptions import NotFoundException
 
@@ -249,3 +241,66 @@ def test_escrow_canceled_withdraws_every_job(exchange: dict[str, Any], job_folde
     assert [(a["assignment_id"], a["status"]) for a in mine] == [
         (taken["assignment_id"], "canceled")
     ]
+
+
+@pytest.mark.parametrize("exchange", ["dispatched"], indirect=True)
+def test_abuse_holds_the_escrow_or_the_worker_until_it_is_dismissed(
+    exchange: dict[str, Any], job_folder: Path
+) -> None:
+    """HUMAN's reputation oracle reports upheld abuse per escrow (`abuse_detected`, no
+    worker named): the escrow is unlisted and its active work ended until `abuse_dismissed`.
+    A report naming a worker stops only that worker."""
+    from audio_oracles.requester import notify
+    from oracle_core.chain import Chain
+
+    url, issuer = exchange["url"], exchange["issuer"]
+    launched = launch(exchange["requester"], manifest(), Decimal(20), job_folder)
+    escrow = launched.escrow_address
+    listing = {"Authorization": f"Bearer {issuer.listing_token()}"}
+
+    def listed() -> list[Any]:
+        results: list[Any] = httpx.get(
+            f"{url}/job", headers=listing, params={"escrow_address": escrow}
+        ).json()["results"]
+        return results
+
+    def register(wallet: str) -> None:
+        worker = {"Authorization": f"Bearer {issuer.issue(wallet)}"}
+        httpx.post(f"{url}/register", json={}, headers=worker).raise_for_status()
+
+    def take(wallet: str) -> httpx.Response:
+        register(wallet)
+        worker = {"Authorization": f"Bearer {issuer.issue(wallet)}"}
+        return httpx.post(
+            f"{url}/assignment", headers=worker, json={"escrow_address": escrow, "chain_id": 1338}
+        )
+
+    honest, abuser = accounts.account(80).address, accounts.account(81).address
+    wait_for(listed, timeout_s=120, what="jobs listed")
+    first = take(honest).json()["assignment_id"]
+    reputation = exchange["requester"].model_copy(
+        update={"private_key": SecretStr(key(accounts.REPUTATION_ORACLE))}
+    )
+    chain = Chain(exchange["requester"].rpc_url, key(accounts.REPUTATION_ORACLE))
+    target = accounts.account(accounts.EXCHANGE_ORACLE).address
+
+    def send(event: str, data: dict[str, Any] | None = None) -> None:
+        assert notify(reputation, chain, escrow, event, target, event_data=data) is None
+
+    send("abuse_detected")
+    wait_for(lambda: listed() == [], timeout_s=10, what="the escrow unlisted")
+    refused = take(accounts.account(82).address)
+    assert refused.status_code == 400 and "suspended" in refused.json()["message"]
+    mine = httpx.get(
+        f"{url}/assignment", headers={"Authorization": f"Bearer {issuer.issue(honest)}"}
+    ).json()["results"]
+    assert [(a["assignment_id"], a["status"]) for a in mine] == [(first, "canceled")]
+
+    send("abuse_dismissed")
+    wait_for(listed, timeout_s=10, what="the escrow listed again")
+    register(abuser)
+    send("abuse_detected", {"wallet_address": abuser})
+    wait_for(lambda: take(abuser).status_code == 403, timeout_s=10, what="the worker blocked")
+    assert take(honest).status_code == 200
+    send("abuse_dismissed", {"wallet_address": abuser})
+    wait_for(lambda: take(abuser).status_code == 200, timeout_s=10, what="the worker unblocked")

@@ -78,6 +78,7 @@ class Sender:
                 escrow_address=ESCROW,
                 event_type=event_type,
                 target_address=TARGET,
+                target_role="recording_oracle",
                 event_data={"n": 1},
             )
 
@@ -204,6 +205,7 @@ def test_an_event_of_a_rolled_back_change_is_never_sent(
             escrow_address=ESCROW,
             event_type="job_finished",
             target_address=TARGET,
+            target_role="recording_oracle",
         )
         raise RuntimeError("the state change failed")
     time.sleep(1.0)

@@ -56,7 +56,7 @@ def test_launch_uploads_funds_sets_up_and_tells_the_exchange_oracle(
     (data / "gt.tsv").write_text("filename\tstart\tstop\tlabel\ttext\tspan_id\n")
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"version": 2, "job_type": "audio_transcription"}))
-    with inbox_app(fresh_chain, pg_url, {"escrow_created": "launcher"}) as exchange:
+    with inbox_app(fresh_chain, pg_url, {"escrow_created": ("launcher",)}) as exchange:
         register_oracles(fresh_chain, {accounts.EXCHANGE_ORACLE: exchange.url})
         env = requester_env(fresh_chain, s3_url)
         proc = cli(

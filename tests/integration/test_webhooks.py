@@ -15,7 +15,11 @@ from tests.integration.escrows import key, launch_escrow
 from tests.integration.receivers import Inbox, inbox_app
 
 pytestmark = pytest.mark.integration
-ACCEPTED = {"escrow_created": "launcher", "job_finished": "exchange_oracle"}
+ACCEPTED = {
+    "escrow_created": ("launcher",),
+    "job_finished": ("exchange_oracle",),
+    "escrow_canceled": ("launcher", "reputation_oracle"),
+}
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def test_the_exchange_oracle_may_send_job_finished(receiver: Inbox, escrow: str)
 
 def _rejected(receiver: Inbox, reply: httpx.Response, status: int, text: str) -> None:
     assert reply.status_code == status, reply.text
-    assert text in reply.json()["detail"]
+    assert text in reply.json()["message"]
     assert receiver.count() == 0
     assert receiver.processed == []
 
@@ -133,3 +137,52 @@ def test_unknown_escrow_chain_or_event_type_get_400(receiver: Inbox, escrow: str
     _rejected(receiver, post(receiver, other_chain, sign(other_chain, launcher)), 400, "chain 137")
     unknown = envelope(escrow, "escrow_completed")
     _rejected(receiver, post(receiver, unknown, sign(unknown, launcher)), 400, "not accepted here")
+
+
+def test_a_python_peers_signature_over_the_ascii_escaped_body_is_accepted(
+    receiver: Inbox, escrow: str
+) -> None:
+    """HUMAN's Python oracles sign `json.dumps(body, separators=(",", ":"))` (ASCII-escaped)
+    but send UTF-8 (httpx's `json=`): a non-ASCII reason must still verify."""
+    doc = {"escrow_address": escrow, "chain_id": 1338, "event_type": "escrow_created",
+           "event_data": {"reason": "Übung: “naïve” café"}}  # fmt: skip
+    signed = json.dumps(doc, separators=(",", ":")).encode()
+    wire = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    assert signed != wire
+    reply = post(receiver, wire, sign(signed, key(accounts.JOB_LAUNCHER)))
+    assert reply.status_code == 200, reply.text
+    (row,) = receiver.rows()
+    assert row.event_data == {"reason": "Übung: “naïve” café"}
+
+
+def test_a_typescript_peers_body_in_its_own_key_order_is_accepted(
+    receiver: Inbox, escrow: str
+) -> None:
+    """HUMAN's reputation oracle keeps bodies in PostgreSQL jsonb (keys reordered) and signs
+    `JSON.stringify` of them: raw UTF-8, no timestamp."""
+    wire = json.dumps(
+        {"chain_id": 1338, "event_type": "escrow_canceled", "escrow_address": escrow},
+        separators=(",", ":"),
+    ).encode()
+    reply = post(receiver, wire, sign(wire, key(accounts.REPUTATION_ORACLE)))
+    assert reply.status_code == 200, reply.text
+
+
+def test_loosened_forms_still_refuse_strangers_wrong_roles_and_edits(
+    receiver: Inbox, escrow: str
+) -> None:
+    doc = {"escrow_address": escrow, "chain_id": 1338, "event_type": "escrow_created",
+           "event_data": {"reason": "café"}}  # fmt: skip
+    signed = json.dumps(doc, separators=(",", ":")).encode()
+    edited = signed.replace(b"caf", b"cav")
+    _rejected(receiver, post(receiver, edited, sign(signed, key(accounts.JOB_LAUNCHER))), 401, "")
+    for who in (accounts.FIRST_WORKER, accounts.REPUTATION_ORACLE):
+        _rejected(receiver, post(receiver, signed, sign(signed, key(who))), 401, "launcher")
+
+
+def test_an_unknown_event_is_refused_by_name_and_nothing_is_stored(
+    receiver: Inbox, escrow: str
+) -> None:
+    body = envelope(escrow, "job_canceled")
+    reply = post(receiver, body, sign(body, key(accounts.JOB_LAUNCHER)))
+    _rejected(receiver, reply, 400, "'job_canceled' is not accepted here")
