@@ -92,7 +92,12 @@ def english(text: str) -> str:
     return _basic(text)
 
 
-NORMALIZERS: dict[str, Normalizer] = {"basic": basic, "en": english}
+def none(text: str) -> str:
+    """No normalisation (a manifest's `normalizer: null`): words compared as written."""
+    return " ".join(text.split())
+
+
+NORMALIZERS: dict[str, Normalizer] = {"basic": basic, "en": english, "none": none}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?$")
 
 

@@ -22,14 +22,27 @@ from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_p
 from audio_pipeline.clips import require_source
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
-from exchange_oracle.db import assignments, escrows, events, jobs, source_files
-from exchange_oracle.packing import PackingParams, SourceFile, pack, seed_for
+from exchange_oracle.db import escrows, events, jobs, source_files
+from exchange_oracle.packing import (
+    HONEYPOT_CONTEXT_MS,
+    PackingParams,
+    SourceFile,
+    pack,
+    seed_for,
+    subtract,
+)
 from oracle_core.chain import Chain, ChainError
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
-from oracle_core.ground_truth import GroundTruthError, GtSpan
+from oracle_core.ground_truth import (
+    DataRegion,
+    GroundTruthError,
+    GtSpan,
+    read_regions,
+    usable_spans,
+)
 from oracle_core.ground_truth import read_gt as read_ground_truth
-from oracle_core.manifest import Manifest, ManifestError, load_manifest
+from oracle_core.manifest import Details, Manifest, ManifestError, load_manifest
 from oracle_core.storage import (
     ObjectStorage,
     StorageError,
@@ -92,6 +105,12 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
     )
 
 
+def vad_params(details: Details) -> VadParams:
+    """Pre-segments no longer than an annotated segment may be (15 s when unlimited)."""
+    limit = details.max_annotated_segment_duration
+    return VadParams(max_segment_s=max(1.0, min(limit, 15.0))) if limit else VadParams()
+
+
 def read_gt(text: str) -> list[GtSpan]:
     try:
         return read_ground_truth(text)
@@ -111,6 +130,25 @@ class MediaFile:
     name: str  # relative to media_url, as ground truth names it
     key: str
     size: int
+
+
+def read_text(ctx: BuildContext, manifest: Manifest, field: str) -> str:
+    """A TSV the manifest names (gt_url, regions_url), through the URL policy."""
+    where = manifest.data.bucket(field)
+    try:
+        store = ObjectStorage.for_bucket(where, ctx.policy)
+        return store.get(where.bucket_name, where.path).decode("utf-8")
+    except (StorageError, UnsafeUrlError, ValueError) as exc:
+        raise BuildFailed(f"data.{field}: {exc}") from None
+
+
+def regions_of(text: str | None) -> list[DataRegion] | None:
+    if not text:
+        return None
+    try:
+        return read_regions(text)
+    except GroundTruthError as exc:
+        raise BuildFailed(str(exc)) from None
 
 
 def list_media(ctx: BuildContext, manifest: Manifest) -> tuple[list[MediaFile], str]:
@@ -217,8 +255,22 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
     missing = sorted(gt_names - {f.name for f in files})
     if missing:
         raise BuildFailed(f"ground truth names files that are not in the media: {missing}")
-    if not [f for f in files if f.name not in gt_names]:
-        raise BuildFailed("every media file is ground truth: nothing is left to annotate")
+    regions_text = read_text(ctx, manifest, "regions_url") if manifest.data.regions_url else None
+    regions = regions_of(regions_text)
+    if regions is not None:
+        # Only the listed regions are annotated; ground truth may share their recordings.
+        region_names = {r.filename for r in regions}
+        unknown = sorted(region_names - {f.name for f in files})
+        if unknown:
+            raise BuildFailed(f"regions name files that are not in the media: {unknown}")
+        if not regions:
+            raise BuildFailed("the regions file lists no region: nothing to annotate")
+        files = [f for f in files if f.name in region_names | gt_names]
+        honeypot_only = gt_names - region_names
+    else:
+        honeypot_only = gt_names
+        if not [f for f in files if f.name not in gt_names]:
+            raise BuildFailed("every media file is ground truth: nothing is left to annotate")
     with transaction(ctx.sessions) as session:
         known = set(
             session.execute(
@@ -232,7 +284,7 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
                         escrow_id=escrow_id,
                         name=f.name,
                         object_key=f.key,
-                        ground_truth=int(f.name in gt_names),
+                        ground_truth=int(f.name in honeypot_only),
                         status="pending",
                         updated_at=now(),
                     )
@@ -244,6 +296,7 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
                 status="analysing",
                 manifest=manifest.model_dump(mode="json"),
                 gt_text=gt_text,
+                regions_text=regions_text,
                 updated_at=now(),
             )
         )
@@ -267,7 +320,7 @@ def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
         with tempfile.TemporaryDirectory() as tmp:
             path = download(ctx, manifest, row.object_key, Path(tmp) / "media")
             try:
-                result = analyze(path, vad=VadParams(max_segment_s=details.max_segment_duration))
+                result = analyze(path, vad=vad_params(details))
             except AudioError as exc:
                 values = {"status": "failed", "error": exc.reason}
             else:
@@ -323,18 +376,26 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
         )
     manifest = Manifest.model_validate(row.manifest)
     details = manifest.annotation.details
-    gt_spans = read_gt(row.gt_text or "")
-    data = [
-        SourceFile(f.name, f.duration_ms, tuple((a, b) for a, b in f.speech))
-        for f in files
-        if not f.ground_truth
-    ]
-    gt_durations = {f.name: f.duration_ms for f in files if f.ground_truth}
+    every_span = read_gt(row.gt_text or "")
+    gt_names = {s.filename for s in every_span}
+    durations = {f.name: f.duration_ms for f in files}
+    try:
+        gt_spans = usable_spans(
+            every_span,
+            durations,
+            min_span_ms=round(details.min_gt_span_duration * 1000),
+            max_cue_ms=round(details.max_segment_duration * 1000),
+        )
+    except GroundTruthError as exc:
+        raise BuildFailed(str(exc)) from None
+    data = data_sources(files, regions_of(row.regions_text), every_span)
+    gt_durations = {name: durations[name] for name in gt_names if name in durations}
     params = PackingParams(
         clip_ms=int(details.clip_duration * 1000),
-        validation_overhead=details.validation_overhead,
+        validation_overhead=details.overhead,
         min_gt=details.min_composition.gt,
         min_data=details.min_composition.ds,
+        max_piece_ms=round(details.max_segment_duration * 1000),
     )
     try:
         clips = pack(
@@ -361,6 +422,33 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
             local,
             funds,
         )
+
+
+def data_sources(
+    files: Sequence[Any], regions: list[DataRegion] | None, gt: list[GtSpan]
+) -> list[SourceFile]:
+    """What is annotated: with no regions file, every file that holds no ground truth;
+    with one, exactly its regions, less every ground-truth span (with the context a
+    honeypot carries) in the same recording, so no answer is ever cut into a data clip."""
+    speech = {f.name: tuple((a, b) for a, b in f.speech) for f in files}
+    if regions is None:
+        return [
+            SourceFile(f.name, f.duration_ms, speech[f.name]) for f in files if not f.ground_truth
+        ]
+    out = []
+    for f in files:
+        parts = [
+            (r.start_ms, min(r.end_ms, f.duration_ms)) for r in regions if r.filename == f.name
+        ]
+        holes = [
+            (s.start_ms - HONEYPOT_CONTEXT_MS, s.end_ms + HONEYPOT_CONTEXT_MS)
+            for s in gt
+            if s.filename == f.name
+        ]
+        kept = tuple(subtract([p for p in parts if p[1] > p[0]], holes))
+        if kept:
+            out.append(SourceFile(f.name, f.duration_ms, speech[f.name], kept))
+    return out
 
 
 def _job_count(ctx: BuildContext, escrow_id: int) -> int:
@@ -392,6 +480,7 @@ def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason
                 escrow_address=address,
                 event_type="escrow_failed",
                 target_address=launcher,
+                target_role="launcher",
                 event_data={"reason": reason},
             )
 
@@ -406,7 +495,7 @@ def publish_clip(
     duration_ms: int,
     project_id: int,
     label_id: int,
-    max_segment_s: float,
+    vad: VadParams,
 ) -> tuple[str, int, int, list[tuple[int, int]]]:
     """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks, and make
     its CVAT task holding the VAD pre-segments as `auto` intervals. Returns the clip's key,
@@ -425,7 +514,7 @@ def publish_clip(
     last = duration_ms - 1
     segments = [
         (round(s.start * 1000), min(round(s.end * 1000), last))
-        for s in detect_speech(pcm, rate, VadParams(max_segment_s=max_segment_s))
+        for s in detect_speech(pcm, rate, vad)
     ]
     cvat.put_intervals(
         job_id,
@@ -485,7 +574,7 @@ def _make_jobs(
             )
             key, task_id, job_id, segments = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
-                project_id, first.id, details.max_segment_duration,
+                project_id, first.id, vad_params(details),
             )  # fmt: skip
             honeypots = [
                 {
@@ -529,48 +618,3 @@ def _make_jobs(
             )
         )
     return len(clips)
-
-
-CANCELABLE = ("ToCancel", "Cancelled")
-
-
-def cancel_escrow(ctx: BuildContext, chain_id: int, address: str) -> str:
-    """Withdraw every job of an escrow the chain says is being canceled; remove its CVAT
-    project. Idempotent; a cancel event for a live escrow is refused (kept pending)."""
-    state = ctx.chain.read_escrow(address)
-    if state.status not in CANCELABLE:
-        raise BuildFailed(f"escrow is {state.status}, not being canceled")
-    with ctx.sessions() as session:
-        row = session.execute(
-            select(escrows).where(
-                escrows.c.chain_id == chain_id, escrows.c.escrow_address == address
-            )
-        ).first()
-    if row is None:
-        return "unknown escrow"
-    if row.cvat_project_id:
-        cvat = ctx.cvat()
-        try:
-            cvat.delete_project(row.cvat_project_id)
-        finally:
-            cvat.close()
-    with transaction(ctx.sessions) as session:
-        session.execute(
-            update(assignments)
-            .where(
-                assignments.c.escrow_id == row.id,
-                assignments.c.status == "active",
-            )
-            .values(status="canceled", finished_at=now())
-        )
-        session.execute(
-            update(jobs)
-            .where(jobs.c.escrow_id == row.id)
-            .values(status="canceled", updated_at=now())
-        )
-        session.execute(
-            update(escrows)
-            .where(escrows.c.id == row.id)
-            .values(status="canceled", cvat_project_id=None, updated_at=now())
-        )
-    return "canceled"

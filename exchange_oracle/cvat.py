@@ -38,7 +38,7 @@ def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
                     name=TRANSCRIPTION, mutable=True, input_type="text", values=[]
                 )
             )
-        for name in label.attributes:
+        for name in annotation.attributes_of(label):
             a = shared[name]
             attrs.append(
                 models.AttributeRequest(

@@ -22,6 +22,12 @@ class SourceFile:
     name: str
     duration_ms: int
     speech: tuple[tuple[int, int], ...] = ()  # VAD segments, ms
+    # The parts to annotate (ms); empty: the whole file. From the manifest's regions_url,
+    # with ground-truth spans of the same recording taken out.
+    regions: tuple[tuple[int, int], ...] = ()
+
+    def parts(self) -> tuple[tuple[int, int], ...]:
+        return self.regions or ((0, self.duration_ms),)
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,20 @@ class PackingParams:
     clip_ms: int = 60_000
     validation_overhead: float = 0.2
     min_gt: int = 1
-    min_data: int = 1
+    min_data: int = 1  # data pieces per clip, at least, while the data lasts
+    max_piece_ms: int | None = None  # the manifest's max_segment_duration
 
     @property
     def data_budget_ms(self) -> int:
         return max(1_000, int(self.clip_ms * (1 - self.validation_overhead)))
+
+    @property
+    def piece_ms(self) -> int:
+        """The longest piece of data: short enough for `min_data` pieces to fill a clip."""
+        longest = self.data_budget_ms // max(1, self.min_data)
+        if self.max_piece_ms:
+            longest = min(longest, self.max_piece_ms)
+        return max(1_000, longest)
 
 
 def seed_for(escrow_address: str, chain_id: int) -> int:
@@ -65,22 +80,43 @@ def seed_for(escrow_address: str, chain_id: int) -> int:
 
 
 def cut_points(source: SourceFile, budget_ms: int) -> list[tuple[int, int]]:
-    """Pieces of at most `budget_ms`, each cut in the middle of a pause where one is near."""
+    """Pieces of each part of the file, at most `budget_ms` each, each cut in the middle of a
+    pause where one is near."""
     gaps = [
         (a[1] + b[0]) // 2
         for a, b in zip(source.speech, source.speech[1:], strict=False)
         if b[0] > a[1]
     ]
-    pieces, start = [], 0
-    while source.duration_ms - start > budget_ms:
-        target = start + budget_ms
-        near = [g for g in gaps if start + budget_ms // 2 < g <= target]
-        cut = max(near) if near else target
-        pieces.append((start, cut))
-        start = cut
-    if source.duration_ms > start:
-        pieces.append((start, source.duration_ms))
+    pieces = []
+    for first, last in source.parts():
+        start = first
+        while last - start > budget_ms:
+            target = start + budget_ms
+            near = [g for g in gaps if start + budget_ms // 2 < g <= target]
+            cut = max(near) if near else target
+            pieces.append((start, cut))
+            start = cut
+        if last > start:
+            pieces.append((start, last))
     return pieces
+
+
+def subtract(
+    parts: Sequence[tuple[int, int]], holes: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """`parts` with every `hole` taken out (all in ms, half-open)."""
+    out = []
+    for start, end in parts:
+        pieces = [(start, end)]
+        for h_start, h_end in sorted(holes):
+            pieces = [
+                p
+                for a, b in pieces
+                for p in ((a, min(b, h_start)), (max(a, h_end), b))
+                if p[1] > p[0]
+            ]
+        out.extend(pieces)
+    return out
 
 
 def pack(
@@ -100,7 +136,7 @@ def pack(
     clips: list[ClipPlan] = []
     current = ClipPlan()
     for source in sorted(data, key=lambda s: s.name):
-        for start, end in cut_points(source, budget):
+        for start, end in cut_points(source, params.piece_ms):
             if current.pieces and current.data_ms() + (end - start) > budget:
                 clips.append(current)
                 current = ClipPlan()

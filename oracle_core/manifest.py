@@ -2,7 +2,11 @@
 
 Every problem is reported with the field's path, in words a requester can act on:
 "manifest field annotation.validation.target_metric: must be one of wer, cer, accuracy".
-Manifests may arrive PGP-encrypted to the oracle's key.
+Manifests may arrive PGP-encrypted (and signed) to the oracle's key, by URL or inline on
+the escrow. Fields mean what HUMAN's own audio oracles read them as: `validation_overhead`
+is an integer percent, `max_segment_duration` and `min_gt_span_duration` limit the input
+regions and ground-truth spans (seconds), `null` leaves a field at its default (for
+`normalizer`, no normalisation). Our extra fields all have defaults.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -42,12 +47,21 @@ class Data(_Strict):
     media_url: DataUrl
     gt_url: DataUrl
     regions_url: DataUrl | None = None
+    points_url: DataUrl | None = None  # image tasks' fields in HUMAN's schema: unused here
+    boxes_url: DataUrl | None = None
 
     @field_validator("media_url", "gt_url", "regions_url")
     @classmethod
     def _bucket_or_url(cls, value: DataUrl | None) -> DataUrl | None:
-        if value is not None:
+        """A bucket object is checked whole here; a URL only for its form (HUMAN's own
+        fixtures carry placeholders like `https://invalid/`): what it names is found out,
+        and reported, when the escrow is built."""
+        if isinstance(value, dict):
             BucketUrl.parse(value)  # raises ValueError with the reason
+        elif value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"'{value}' is not a bucket URL (scheme://host/bucket/path)")
         return value
 
     def bucket(self, name: str) -> BucketUrl:
@@ -61,6 +75,11 @@ class SharedAttribute(_Strict):
     default_value: str = ""
     required: bool = True
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _blank_is_text(cls, value: Any) -> Any:
+        return "text" if value == "" else value  # HUMAN's oracles read "" as a text input
+
     @model_validator(mode="after")
     def _values_fit_type(self) -> SharedAttribute:
         if self.type in ("select", "radio") and not self.values:
@@ -72,33 +91,77 @@ class SharedAttribute(_Strict):
 
 class Label(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Literal["plain", "interval"] = "plain"  # HUMAN's label type; both mean an interval
     transcription: bool = True  # segments with this label need a non-empty transcription
-    attributes: list[str] = Field(default_factory=list)  # shared attributes this label asks for
+    # Shared attributes this label asks for; left out, every shared attribute (as HUMAN's
+    # oracles give each label all of them).
+    attributes: list[str] | None = None
 
 
 class Validation(_Strict):
-    target_score: Annotated[float, Field(ge=0, le=1)]
-    target_metric: Literal["wer", "cer", "accuracy"]
+    # For wer/cer the highest error rate accepted; for accuracy the lowest share correct.
+    target_score: Annotated[float, Field(ge=0)]
+    # HUMAN's exchange oracle defaults to accuracy, which its recording oracle cannot score
+    # for audio; a transcription job missing the metric is scored by WER here.
+    target_metric: Literal["wer", "cer", "accuracy"] = "wer"
+
+    @model_validator(mode="after")
+    def _accuracy_is_a_share(self) -> Validation:
+        if self.target_metric == "accuracy" and self.target_score > 1:
+            raise ValueError("an accuracy target is a share between 0 and 1")
+        return self
 
 
 class MinComposition(_Strict):
-    gt: Annotated[int, Field(ge=0)] = 1
-    ds: Annotated[int, Field(ge=0)] = 1
+    gt: Annotated[int, Field(ge=0)] = 1  # honeypots per clip, at least
+    ds: Annotated[int, Field(ge=0)] = 1  # data regions per clip, at least (while data lasts)
+
+
+def _whole_percent(value: Any) -> Any:
+    """HUMAN's `validation_overhead`: an integer percent (20 = 20 %); 20.0 and "20" too."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value  # pydantic names the type error
+    if not number.is_integer():
+        raise ValueError(f"is an integer percent of honeypot audio (20 means 20 %), not {value!r}")
+    return int(number)
 
 
 class Details(_Strict):
-    max_time: Annotated[int, Field(gt=0, le=86_400)] = 3600
+    max_time: Annotated[int, Field(gt=0, le=86_400)] = 3600  # s per assignment
     clip_duration: Annotated[float, Field(ge=5, le=3600)] = 60.0
-    normalizer: str = "basic"
+    normalizer: str | None = "basic"  # null: compare text as written
     language: str = "en"
-    max_segment_duration: Annotated[float, Field(gt=0, le=3600)] = 15.0
-    min_gt_span_duration: Annotated[float, Field(ge=0)] = 0.5
+    # Input regions and ground-truth spans longer than this (s) are not used, as in HUMAN's
+    # oracles; annotated segments are limited by max_annotated_segment_duration (ours).
+    max_segment_duration: Annotated[float, Field(gt=0, le=86_400)] = 120.0
+    max_annotated_segment_duration: Annotated[float, Field(gt=0, le=3600)] | None = None
+    min_gt_span_duration: Annotated[float, Field(ge=0)] = 0.5  # s; shorter spans are dropped
     min_composition: MinComposition = MinComposition()
-    validation_overhead: Annotated[float, Field(ge=0, lt=1)] = 0.2
-    boundary_tolerance: Annotated[int, Field(ge=0, le=5000)] = 200
+    validation_overhead: Annotated[int, Field(ge=0, le=90)] = 20  # percent of a clip's audio
+    boundary_tolerance: Annotated[int, Field(ge=0, le=5000)] = 200  # ms
     pause_ms: Annotated[int, Field(ge=0, le=10_000)] = 700
     allow_overlap: bool = False
     export_formats: list[str] = Field(default_factory=lambda: ["native"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, value: Any) -> Any:
+        """HUMAN's manifests write `null` for "the default" (except `normalizer`)."""
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v is not None or k == "normalizer"}
+        return value
+
+    @field_validator("validation_overhead", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        return _whole_percent(value)
+
+    @property
+    def overhead(self) -> float:
+        """validation_overhead as a fraction of a clip."""
+        return self.validation_overhead / 100
 
     @field_validator("export_formats")
     @classmethod
@@ -112,16 +175,16 @@ class Details(_Strict):
 
     @field_validator("normalizer")
     @classmethod
-    def _known_normalizer(cls, value: str) -> str:
+    def _known_normalizer(cls, value: str | None) -> str | None:
         try:
-            get_normalizer(value)
+            get_normalizer(value or "none")
         except InvalidParameterError as exc:
             raise ValueError(str(exc)) from None
         return value
 
 
 class Annotation(_Strict):
-    description: Annotated[str, Field(min_length=1)]
+    description: str = ""
     user_guide_url: str = ""
     labels: Annotated[list[Label], Field(min_length=1)]
     shared_attributes: list[SharedAttribute] = Field(default_factory=list)
@@ -144,7 +207,7 @@ class Annotation(_Strict):
             raise ValueError("label names must be unique")
         known = {a.name for a in self.shared_attributes}
         for label in self.labels:
-            unknown = [a for a in label.attributes if a not in known]
+            unknown = [a for a in label.attributes or [] if a not in known]
             if unknown:
                 raise ValueError(f"label '{label.name}' asks for undefined attribute(s) {unknown}")
         if self.validation.target_metric in ("wer", "cer") and not any(
@@ -153,11 +216,16 @@ class Annotation(_Strict):
             raise ValueError(f"{self.validation.target_metric} needs a label with transcription")
         return self
 
+    def attributes_of(self, label: Label) -> tuple[str, ...]:
+        if label.attributes is None:
+            return tuple(a.name for a in self.shared_attributes)
+        return tuple(label.attributes)
+
     def rules(self, clip_ms: int | None = None) -> AnnotationRules:
         """What a complete annotation of one clip looks like under this manifest."""
         return AnnotationRules(
             labels={
-                lb.name: LabelRule(lb.name, lb.transcription, tuple(lb.attributes))
+                lb.name: LabelRule(lb.name, lb.transcription, self.attributes_of(lb))
                 for lb in self.labels
             },
             attributes={
@@ -167,7 +235,11 @@ class Annotation(_Strict):
                 for s in self.shared_attributes
             },
             allow_overlap=self.details.allow_overlap,
-            max_segment_ms=round(self.details.max_segment_duration * 1000),
+            max_segment_ms=(
+                round(self.details.max_annotated_segment_duration * 1000)
+                if self.details.max_annotated_segment_duration
+                else None
+            ),
             clip_ms=clip_ms,
         )
 
@@ -176,7 +248,7 @@ class Annotation(_Strict):
             metric=self.validation.target_metric,
             target=self.validation.target_score,
             rules=self.rules(clip_ms),
-            normalizer=self.details.normalizer,
+            normalizer=self.details.normalizer or "none",
             tolerance_ms=self.details.boundary_tolerance,
         )
 
@@ -229,16 +301,34 @@ def parse_manifest(raw: bytes | str, decrypt: Callable[[str], bytes] | None = No
         raise ManifestError(_describe(exc)) from None
 
 
+def manifest_bytes(reference: str, policy: UrlPolicy) -> bytes:
+    """The manifest an escrow names: fetched when `reference` is a URL, else the manifest
+    itself (HUMAN's oracles accept JSON or a PGP message stored on the escrow)."""
+    text = reference.strip()
+    if text.startswith("{") or text.startswith("-----BEGIN PGP"):
+        return text.encode()
+    try:
+        return fetch_url(reference, policy)
+    except (StorageError, UnsafeUrlError) as exc:
+        raise ManifestError([f"manifest {reference}: {exc}"]) from None
+
+
+def check_hash(raw: bytes, manifest_hash: str) -> None:
+    """The escrow's manifest hash: sha256 (ours) or sha1 (HUMAN's job launcher) in hex; any
+    other form is not a digest we can check."""
+    digest = manifest_hash.lower().removeprefix("0x")
+    algorithm = {64: hashlib.sha256, 40: hashlib.sha1}.get(len(digest))
+    if algorithm is not None and algorithm(raw).hexdigest() != digest:
+        raise ManifestError(["manifest does not match the hash stored on the escrow"])
+
+
 def load_manifest(
     url: str, manifest_hash: str, policy: UrlPolicy, decrypt: Callable[[str], bytes] | None
 ) -> Manifest:
-    """Fetch (URL policy applied), check against the escrow's hash, decrypt, parse."""
-    try:
-        raw = fetch_url(url, policy)
-    except (StorageError, UnsafeUrlError) as exc:
-        raise ManifestError([f"manifest {url}: {exc}"]) from None
-    if len(manifest_hash) == 64 and hashlib.sha256(raw).hexdigest() != manifest_hash.lower():
-        raise ManifestError(["manifest does not match the hash stored on the escrow"])
+    """Fetch (URL policy applied) or read inline, check against the escrow's hash, decrypt,
+    parse."""
+    raw = manifest_bytes(url, policy)
+    check_hash(raw, manifest_hash)
     return parse_manifest(raw, decrypt)
 
 

@@ -4,6 +4,7 @@ manifest-supplied URLs from reaching into our own network (SSRF)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,29 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
     return found
 
 
+DEFAULT_HOSTS = {"AWS": "https://s3.amazonaws.com", "GCS": "https://storage.googleapis.com"}
+# Virtual-hosted bucket names: the bucket is the host's first labels (dots allowed).
+VIRTUAL_HOSTED = (
+    (
+        re.compile(
+            r"(?P<bucket>[a-z0-9][a-z0-9.\-]*)\.s3[.-](?P<region>[a-z0-9-]+)\.amazonaws\.com"
+        ),
+        "AWS",
+        "{scheme}://s3.{region}.amazonaws.com",
+    ),
+    (
+        re.compile(r"(?P<bucket>[a-z0-9][a-z0-9.\-]*)\.s3\.amazonaws\.com"),
+        "AWS",
+        "{scheme}://s3.amazonaws.com",
+    ),
+    (
+        re.compile(r"(?P<bucket>[a-z0-9][a-z0-9._\-]*)\.storage\.googleapis\.com"),
+        "GCS",
+        "{scheme}://storage.googleapis.com",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class BucketUrl:
     """A manifest's bucket object: `{provider, host_url, bucket_name, path}`."""
@@ -91,30 +115,43 @@ class BucketUrl:
 
     @classmethod
     def parse(cls, value: str | Mapping[str, Any]) -> BucketUrl:
-        """A bucket object, or a path-style URL `scheme://host[:port]/bucket/prefix`."""
+        """A bucket object, or a URL as HUMAN's job launcher and oracles write them:
+        virtual-hosted AWS (`https://B.s3[.-]REGION.amazonaws.com/path`) and GCS
+        (`https://B.storage.googleapis.com/path`), or path style on any host
+        (`scheme://host[:port]/bucket/path`: MinIO, S3 regional endpoints, GCS)."""
         if isinstance(value, Mapping):
-            missing = [k for k in ("provider", "host_url", "bucket_name") if not value.get(k)]
-            if missing:
-                raise ValueError(f"bucket object lacks {', '.join(missing)}")
-            provider = str(value["provider"]).upper()
+            provider = str(value.get("provider") or "").upper()
             if provider not in ("AWS", "GCS"):
-                raise ValueError(f"provider must be AWS or GCS, not '{value['provider']}'")
+                raise ValueError(f"provider must be AWS or GCS, not '{value.get('provider')}'")
+            host = str(value.get("host_url") or DEFAULT_HOSTS[provider])
+            if not value.get("bucket_name"):
+                raise ValueError("bucket object lacks bucket_name")
             return cls(
                 provider,
-                str(value["host_url"]).rstrip("/"),
+                host.rstrip("/"),
                 str(value["bucket_name"]),
                 str(value.get("path") or "").strip("/"),
             )
         parts = urlsplit(value)
-        segments = parts.path.strip("/").split("/", 1)
-        if parts.scheme not in ("http", "https") or not parts.netloc or not segments[0]:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"'{value}' is not a bucket URL (scheme://host/bucket/path)")
-        return cls(
-            "AWS",
-            f"{parts.scheme}://{parts.netloc}",
-            segments[0],
-            segments[1].strip("/") if len(segments) > 1 else "",
-        )
+        host = parts.hostname.lower()
+        path = parts.path.strip("/")
+        for pattern, provider, endpoint in VIRTUAL_HOSTED:
+            hosted = pattern.fullmatch(host)
+            if hosted:
+                region = hosted.groupdict().get("region")
+                return cls(
+                    provider,
+                    endpoint.format(scheme=parts.scheme, region=region),
+                    hosted.group("bucket"),
+                    path,
+                )
+        bucket, _, rest = path.partition("/")
+        if not bucket:
+            raise ValueError(f"'{value}' names no bucket (scheme://host/bucket/path)")
+        provider = "GCS" if host == "storage.googleapis.com" else "AWS"
+        return cls(provider, f"{parts.scheme}://{parts.netloc}", bucket, rest.strip("/"))
 
     @property
     def url(self) -> str:

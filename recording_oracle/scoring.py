@@ -21,27 +21,25 @@ from oracle_core.ground_truth import GtSpan
 
 def honeypots(tmap: TimeMap, gt: Sequence[GtSpan]) -> tuple[list[Reference], list[tuple[int, int]]]:
     """The ground-truth spans that lie whole inside the clip, in clip time, and the clip
-    ranges cut from ground-truth files (segments there that match nothing are insertions)."""
-    gt_files = {span.filename for span in gt}
-    zones = [(p.clip_start_ms, p.clip_end_ms) for p in tmap.pieces if p.source in gt_files]
-    refs = []
-    for span in gt:
-        for p in tmap.pieces:
-            end = p.source_start_ms + p.length_ms
-            if (
-                p.source == span.filename
-                and p.source_start_ms <= span.start_ms < span.end_ms <= end
-            ):
-                shift = p.clip_start_ms - p.source_start_ms
-                refs.append(
-                    Reference(
-                        span.start_ms + shift,
-                        span.end_ms + shift,
-                        span.label,
-                        span.text,
-                        span.span_id,
-                    )
-                )
+    ranges of the pieces holding them, the honeypots (segments there that match nothing are
+    insertions). A data region cut from the same recording holds no span, so honest work
+    on it is never scored."""
+    zones: list[tuple[int, int]] = []
+    refs: list[Reference] = []
+    for p in tmap.pieces:
+        end = p.source_start_ms + p.length_ms
+        inside = [
+            span
+            for span in gt
+            if p.source == span.filename and p.source_start_ms <= span.start_ms < span.end_ms <= end
+        ]
+        if inside:
+            zones.append((p.clip_start_ms, p.clip_end_ms))
+        shift = p.clip_start_ms - p.source_start_ms
+        refs.extend(
+            Reference(s.start_ms + shift, s.end_ms + shift, s.label, s.text, s.span_id)
+            for s in inside
+        )
     refs.sort(key=lambda r: r.start_ms)
     return refs, zones
 

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from audio_pipeline import encode_mp3
-from exchange_oracle.build import prefix, publish_clip
+from exchange_oracle.build import prefix, publish_clip, vad_params
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import escrows, jobs
 from oracle_core.manifest import Annotation
@@ -44,7 +44,7 @@ def seed_clip_job(
         duration_ms = len(pcm) * 1000 // rate
         key, task_id, job_id, segments = publish_clip(
             ctx.storage, bucket, cvat, base, 0, (encode_mp3(pcm, rate), pcm, rate), duration_ms,
-            project_id, label_id, annotation.details.max_segment_duration,
+            project_id, label_id, vad_params(annotation.details),
         )  # fmt: skip
     finally:
         cvat.close()

@@ -60,7 +60,8 @@ def test_a_sound_manifest_parses_with_defaults() -> None:
     assert [label.name for label in m.annotation.labels] == ["speech", "noise"]
     assert m.annotation.labels[1].transcription is False
     assert m.annotation.details.max_time == 900
-    assert m.annotation.details.validation_overhead == 0.2
+    assert m.annotation.details.validation_overhead == 20  # percent, as HUMAN writes it
+    assert m.annotation.details.overhead == 0.2
     assert m.data.bucket("media_url").path == "jobs/1/media"
     assert m.data.bucket("gt_url").bucket_name == "requester"
     assert m.attribute("emotion").required is False
@@ -74,7 +75,11 @@ def test_a_sound_manifest_parses_with_defaults() -> None:
         ("data.gt_url", ..., "manifest field data.gt_url: required field is missing"),
         ("data.media_url", "ftp://x/y", "data.media_url: 'ftp://x/y' is not a bucket URL"),
         ("annotation.validation.target_metric", "bleu", "annotation.validation.target_metric"),
-        ("annotation.validation.target_score", 3, "annotation.validation.target_score"),
+        ("annotation.validation.target_score", -1, "annotation.validation.target_score"),
+        ("annotation.details.validation_overhead", 0.2, "integer percent"),
+        ("annotation.details.validation_overhead", 20.5, "integer percent"),
+        ("annotation.details.normalizer", "klingon!", "unknown normalizer"),
+        ("annotation.labels", [{"name": "s", "type": "skeleton"}], "annotation.labels.0.type"),
         ("annotation.details.max_tim", 5, "annotation.details.max_tim: unknown field (misspelt?)"),
         ("annotation.details.max_time", -5, "annotation.details.max_time"),
         ("annotation.labels", [], "annotation.labels"),
