@@ -21,6 +21,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from audio_oracles.requester import RequesterSettings, launch
 from audio_pipeline import decode, detect_speech
+from audio_pipeline.segments import format_time, parse_time
 from exchange_oracle.build import BuildContext, BuildFailed, build_escrow
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
@@ -217,3 +218,46 @@ def test_a_cvat_error_mid_build_resumes_without_duplicates(
         assert client.projects.retrieve(escrow.cvat_project_id).tasks.count == count
     with ctx.sessions() as s:
         assert s.execute(select(escrows.c.status)).scalar() == "ready"
+
+
+def test_only_the_listed_regions_are_annotated_and_no_answer_is_cut_into_them(
+    world: dict[str, Any], job_folder: Path, tmp_path: Path
+) -> None:
+    """HUMAN's `regions_url`: the parts of the media to annotate. Ground truth may lie in
+    the same recordings; its spans (and their honeypot context) never reach a data clip."""
+    ctx: BuildContext = world["ctx"]
+    folder = tmp_path / "job"
+    shutil.copytree(job_folder, folder)
+    gt_rows = [line.split("\t") for line in (folder / "gt.tsv").read_text().splitlines()[1:]]
+    gt_spans = [(round(parse_time(r[1]) * 1000), round(parse_time(r[2]) * 1000)) for r in gt_rows]
+    gt_end = len(decode(folder / "media" / "gt.wav")) // 16  # 16 kHz: samples to ms
+    # The whole of gt.wav (which holds every ground-truth span) and the first 4 s of talk0;
+    # talk1 is not listed, so it is not annotated at all.
+    (folder / "regions.tsv").write_text(
+        "filename\tstart\tstop\tlabel\n"
+        f"gt.wav\t0:00:00\t{format_time(gt_end / 1000)}\tspeech\n"
+        "talk0.mp3\t0:00:00\t0:00:04\tspeech\n"
+    )
+    launched = launch(world["requester"], manifest(), Decimal(10), folder)
+    assert build_escrow(ctx, 1338, launched.escrow_address) >= 1
+    with ctx.sessions() as s:
+        rows = s.execute(select(jobs)).all()
+    data = []
+    for row in rows:
+        honeypots = {(h["source"], h["start_ms"], h["end_ms"]) for h in row.honeypots}
+        for piece in row.time_map["pieces"]:
+            where = (
+                piece["source"],
+                piece["source_start_ms"],
+                piece["source_start_ms"] + piece["length_ms"],
+            )
+            if where[1:] not in {h[1:] for h in honeypots if h[0] == where[0]}:
+                data.append(where)
+    assert {source for source, _, _ in data} == {"gt.wav", "talk0.mp3"}
+    assert all(end <= 4000 for source, _, end in data if source == "talk0.mp3")
+    for source, start, end in data:
+        if source == "gt.wav":
+            for a, b in gt_spans:  # no span, nor its 0.5 s of context, in a data piece
+                assert end <= a - 500 or start >= b + 500, (start, end, a, b)
+    covered = sum(end - start for source, start, end in data if source == "gt.wav")
+    assert covered > 0  # the pauses between spans are annotated as data
