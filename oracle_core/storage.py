@@ -209,7 +209,9 @@ class ObjectStorage:
         )
         return url
 
-    def ensure_bucket(self, bucket: str, public_read: bool = False) -> None:
+    def ensure_bucket(self, bucket: str, public_read: bool = False, listable: bool = True) -> None:
+        """The bucket, made if missing; `public_read` lets anyone GET its objects (and list
+        them, unless `listable` is False)."""
         try:
             self._s3.head_bucket(Bucket=bucket)
         except ClientError:
@@ -223,8 +225,12 @@ class ObjectStorage:
                     {
                         "Effect": "Allow",
                         "Principal": "*",
-                        "Action": ["s3:GetObject", "s3:ListBucket"],
-                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                        "Action": ["s3:GetObject", "s3:ListBucket"]
+                        if listable
+                        else ["s3:GetObject"],
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+                        if listable
+                        else [f"arn:aws:s3:::{bucket}/*"],
                     }
                 ],
             }

@@ -14,3 +14,8 @@ class RecordingSettings(OracleSettings):
         le=20,
         description="rounds of rejection before the escrow is finished with what was accepted",
     )
+    results_public_url: str | None = Field(
+        None,
+        description="base URL at which peers read this oracle's results bucket without "
+        "credentials (default: the storage endpoint and bucket, path style)",
+    )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from audio_pipeline.clips import TimeMap
 from audio_pipeline.exporters import ExportSegment, export
+from oracle_core import pgp
 from oracle_core.chain import EscrowState
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
@@ -36,7 +37,7 @@ from oracle_core.tasks import Refused
 from recording_oracle import results as final
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows, events, results
-from recording_oracle.scoring import from_json, score_export, to_json
+from recording_oracle.scoring import from_json, honeypots, score_export, to_json
 
 log = logging.getLogger(__name__)
 OPEN = ("Pending", "Partial")
@@ -307,22 +308,22 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
     for row in rows:
         if row.passed:
             accepted[row.job_id] = row  # the last accepted assignment of each job
-    jobs = [
-        final.FinalJob(
-            r.job_id,
-            r.clip,
-            r.assignment_id,
-            r.wallet_address,
-            from_json(r.segments),
-            TimeMap.from_dict(r.time_map),
+    jobs = []
+    for r in accepted.values():
+        tmap = TimeMap.from_dict(r.time_map)
+        _, zones = honeypots(tmap, gt)
+        segments = from_json(r.segments)
+        jobs.append(
+            final.FinalJob(
+                r.job_id, r.clip, r.assignment_id, r.wallet_address, segments, tmap, zones
+            )
         )
-        for r in accepted.values()
-    ]
     total_jobs = max(escrow.jobs_total or 0, len({r.job_id for r in rows}))
     share, payouts = final.payouts(jobs, state.remaining_funds, total_jobs)
     reserved = share * len(jobs)
-    rows_out = final.source_rows(jobs, {s.filename for s in gt})
+    rows_out = final.source_rows(jobs)
     validation_meta = {
+        **final.validation_meta(rows, accepted),
         "escrow_address": escrow.escrow_address,
         "chain_id": escrow.chain_id,
         "iterations": escrow.iteration,
@@ -332,32 +333,7 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
             "score": manifest.annotation.validation.target_score,
         },
         "note": escrow.note,
-        "jobs": [
-            {
-                "job_id": job_id,
-                "final_assignment_id": accepted[job_id].assignment_id
-                if job_id in accepted
-                else None,
-                "status": "accepted" if job_id in accepted else "not accepted",
-                "assignments": [r.assignment_id for r in rows if r.job_id == job_id],
-            }
-            for job_id in sorted({r.job_id for r in rows})
-        ],
-        "results": [
-            {
-                "id": r.assignment_id,
-                "job_id": r.job_id,
-                "annotator_wallet_address": r.wallet_address,
-                "annotation_quality": round(r.quality, 6),
-                "metric": r.metric,
-                "value": None if r.value is None else round(r.value, 6),
-                "passed": r.passed,
-                "reasons": list(r.reasons),
-                "honeypots": r.honeypots,
-                "iteration": r.iteration,
-            }
-            for r in rows
-        ],
+        "not_accepted": sorted({r.job_id for r in rows} - set(accepted)),
     }
     payouts_doc = {
         "escrow_address": escrow.escrow_address,
@@ -375,16 +351,7 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
         "payouts.json": final.dump(payouts_doc),
     }
     files.update(_dataset_exports(ctx, manifest, rows_out))
-    blob = final.archive(files)
-    digest = hashlib.sha256(blob).hexdigest()
-    base = prefix(escrow.chain_id, escrow.escrow_address)
-    bucket = ctx.settings.storage_bucket
-    ctx.storage.ensure_bucket(bucket)
-    ctx.storage.put(bucket, f"{base}/results.zip", blob, "application/zip")
-    for name in ("validation_meta.json", "payouts.json"):
-        ctx.storage.put(bucket, f"{base}/{name}", files[name], "application/json")
-    # The bucket stays private; peers read through a signed URL (valid seven days).
-    url = ctx.storage.presigned_url(bucket, f"{base}/results.zip")
+    url, digest = publish_results(ctx, escrow, state, files)
     with transaction(ctx.sessions) as session:
         session.execute(
             update(escrows)
@@ -400,6 +367,51 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
     log.info(
         "escrow %s: results %s (%s), %s reserved", escrow.escrow_address, url, digest, reserved
     )
+
+
+RESULTS = "resulting_annotations.zip"
+META = "validation_meta.json"
+
+
+def publish_results(
+    ctx: RecordingContext, escrow: Any, state: EscrowState, files: dict[str, bytes]
+) -> tuple[str, str]:
+    """The results folder as HUMAN's reputation oracle reads it: `resulting_annotations.zip`
+    (everything) and `validation_meta.json` (plus `payouts.json`) under `{escrow}@{chain}/`,
+    readable without credentials, PGP-encrypted to the reputation oracle's and launcher's
+    KVStore `public_key` when the reputation oracle publishes one. Returns the folder URL
+    (no trailing slash: the reputation oracle appends `/<file>`) and the sha256 of the zip's
+    stored bytes, which `storeResults` records."""
+    recipients = _result_keys(ctx, state)
+    stored = {
+        RESULTS: final.archive(files),
+        META: files["validation_meta.json"],
+        "payouts.json": files["payouts.json"],
+    }
+    if recipients:
+        stored = {name: pgp.encrypt(data, recipients) for name, data in stored.items()}
+    base = prefix(escrow.chain_id, escrow.escrow_address)
+    bucket = ctx.settings.storage_bucket
+    ctx.storage.ensure_bucket(bucket, public_read=True, listable=False)
+    for name, data in stored.items():
+        kind = "application/zip" if name == RESULTS and not recipients else "application/json"
+        ctx.storage.put(bucket, f"{base}/{name}", data, "text/plain" if recipients else kind)
+    root = ctx.settings.results_public_url
+    folder = f"{root.rstrip('/')}/{base}" if root else ctx.storage.public_url(bucket, base)
+    return folder, hashlib.sha256(stored[RESULTS]).hexdigest()
+
+
+def _result_keys(ctx: RecordingContext, state: EscrowState) -> list[str]:
+    """The reputation oracle's and launcher's published PGP keys; none unless the
+    reputation oracle (the reader that pays) publishes one."""
+    keys = []
+    for address in (state.reputation_oracle, state.launcher):
+        key = ctx.chain.kv_get(address, "public_key")
+        if key.strip():
+            keys.append(key)
+        elif address == state.reputation_oracle:
+            return []
+    return keys
 
 
 def _dataset_exports(

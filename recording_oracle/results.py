@@ -28,16 +28,18 @@ class FinalJob:
     wallet: str
     intervals: Sequence[Interval]
     time_map: TimeMap
+    honeypots: Sequence[tuple[int, int]] = ()  # clip ranges of the honeypot pieces
 
 
-def source_rows(final: Sequence[FinalJob], gt_files: set[str]) -> list[dict[str, Any]]:
-    """Every accepted segment placed in its source file; segments on ground-truth audio
-    (honeypots) and in the pauses between regions are left out."""
+def source_rows(final: Sequence[FinalJob]) -> list[dict[str, Any]]:
+    """Every accepted segment placed in its source file; segments on honeypots and in the
+    pauses between regions are left out (data cut from a ground-truth recording stays)."""
     rows = []
     for job in final:
         for iv in job.intervals:
             placed = job.time_map.place(iv.start_ms, iv.end_ms)
-            if placed is None or placed.source in gt_files:
+            on_honeypot = any(iv.start_ms < b and a < iv.end_ms for a, b in job.honeypots)
+            if placed is None or on_honeypot:
                 continue
             rows.append(
                 {
@@ -86,6 +88,45 @@ def payouts(
         for e in sorted(per_wallet.values(), key=lambda e: e["wallet"])
     ]
     return share, rows
+
+
+def validation_meta(scored: Sequence[Any], final: Mapping[int, Any]) -> dict[str, Any]:
+    """`validation_meta.json` as HUMAN's reputation oracle reads it: `jobs[].final_result_id`
+    pointing at `results[].id` (integers), each result with `annotator_wallet_address` and
+    `annotation_quality` (the error rate for WER/CER, as HUMAN's recording oracle writes
+    it). It pays `reserved funds / matched jobs` to each job's final result, whatever its
+    quality, so only accepted jobs are listed in `jobs`. Our fields ride along."""
+    ids = {row.assignment_id: n for n, row in enumerate(scored)}
+    return {
+        "jobs": [
+            {
+                "job_id": job_id,
+                "final_result_id": ids[final[job_id].assignment_id],
+                "final_assignment_id": final[job_id].assignment_id,
+            }
+            for job_id in sorted(final)
+        ],
+        "results": [
+            {
+                "id": ids[r.assignment_id],
+                "job_id": r.job_id,
+                "annotator_wallet_address": r.wallet_address,
+                "annotation_quality": round(
+                    r.value if r.metric in ("wer", "cer") and r.value is not None else r.quality,
+                    6,
+                ),
+                "assignment_id": r.assignment_id,
+                "quality": round(r.quality, 6),
+                "metric": r.metric,
+                "value": None if r.value is None else round(r.value, 6),
+                "passed": r.passed,
+                "reasons": list(r.reasons),
+                "honeypots": r.honeypots,
+                "iteration": r.iteration,
+            }
+            for r in scored
+        ],
+    }
 
 
 def dump(doc: Any) -> bytes:

@@ -28,9 +28,11 @@ from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs
 from exchange_oracle.db import events as exchange_events
 from exchange_oracle.db import metadata as exchange_db
+from oracle_core import pgp
 from oracle_core.chain import Chain, ChainError
 from oracle_core.config import OracleSettings
-from oracle_core.storage import fetch_url
+from oracle_core.registration import Registration, register
+from oracle_core.storage import UrlPolicy, fetch_url
 from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, now_iso, sign
 from recording_oracle import tasks as recording_tasks
 from recording_oracle.app import create_app as create_recording
@@ -43,7 +45,7 @@ from sandbox import accounts
 from sandbox.annotators import perfect, sloppy
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
-from sandbox.reputation import pay_and_complete
+from sandbox.reputation import pay_and_complete, payouts_by_rule, read_results
 from tests.integration.conftest import free_port, serve, wait_for, worker_process
 from tests.integration.escrows import HMT, key, register_oracles
 from tests.integration.jobdata import JobData, manifest
@@ -224,12 +226,17 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "recorded", 30, "exchange told")
     wait_for(lambda: m["reputation"].count() == 1, 30, "job_completed at the reputation oracle")
 
-    # On chain: the archive's URL and sha256, funds reserved for the payouts.
+    # On chain: the results folder (no trailing slash) and the sha256 of its zip, funds
+    # reserved for the payouts. The folder reads without credentials, as HUMAN's
+    # reputation oracle reads it.
     chain = Chain(m["chain"])
     state = chain.read_escrow(escrow)
-    blob = fetch_url(state.intermediate_results_url, recording.policy)
-    assert hashlib.sha256(blob).hexdigest() == state.intermediate_results_hash
-    archive = zipfile.ZipFile(io.BytesIO(blob))
+    folder = state.intermediate_results_url
+    assert not folder.endswith("/") and folder.endswith(f"{escrow}%401338")
+    results = read_results(folder, UrlPolicy(allow_private=True))
+    assert hashlib.sha256(results.archive).hexdigest() == state.intermediate_results_hash
+    archive = zipfile.ZipFile(io.BytesIO(results.archive))
+    assert json.loads(archive.read("validation_meta.json")) == results.meta
     names = archive.namelist()
     assert {"annotations.json", "annotations.tsv", "payouts.json", "validation_meta.json"} <= set(
         names
@@ -251,17 +258,21 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
         truth = {s.text: s for s in job_data.truth[r["file"]]}[r["transcription"]]
         assert abs(r["start_ms"] - truth.start_ms) <= 1 and abs(r["end_ms"] - truth.end_ms) <= 1
 
-    meta = json.loads(archive.read("validation_meta.json"))
-    by_id = {r["id"]: r for r in meta["results"]}
+    meta = results.meta  # the reputation oracle's schema: integer ids, final_result_id
+    by_id = {r["assignment_id"]: r for r in meta["results"]}
+    assert all(isinstance(r["id"], int) for r in meta["results"])
     assert not by_id[first[0]]["passed"]
     assert any(reason.startswith("WER") for reason in by_id[first[0]]["reasons"])
     assert any("has no gender" in reason for reason in by_id[first[0]]["reasons"])
     assert by_id[redo]["passed"] and by_id[redo]["iteration"] == 2
-    assert all(j["status"] == "accepted" for j in meta["jobs"])
+    finals = {j["final_result_id"] for j in meta["jobs"]}
+    assert by_id[redo]["id"] in finals and by_id[first[0]]["id"] not in finals
 
     payouts = json.loads(archive.read("payouts.json"))
     paid = {p["wallet"]: int(p["amount"]) for p in payouts["payouts"]}
     assert accounts.account(80).address not in paid
+    # HUMAN's reputation oracle, paying by its own rule from the folder, pays exactly this.
+    assert payouts_by_rule(meta, state.reserved_funds) == paid
     assert (
         sum(paid.values()) == state.reserved_funds <= state.remaining_funds + state.reserved_funds
     )
@@ -272,7 +283,7 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
         sent = s.execute(select(func.count()).select_from(recording_events.outbox)).scalar_one()
     assert sent == 3  # submission_rejected once, job_completed to reputation and exchange
 
-    # The reputation stand-in pays from payouts.json; the exchange oracle then cleans up.
+    # The reputation stand-in pays by that rule; the exchange oracle then cleans up.
     before = {w: chain.hmt_balance(w) for w in paid}
     result = pay_and_complete(
         OracleSettings(**m["common"], private_key=key(accounts.REPUTATION_ORACLE)),
@@ -332,9 +343,8 @@ def test_results_survive_a_crash_and_an_rpc_error_without_double_effects(
     assert (after.results_url, after.results_hash) == (first.results_url, first.results_hash)
     state = Chain(m["chain"]).read_escrow(escrow)
     assert state.intermediate_results_hash == first.results_hash
-    assert hashlib.sha256(fetch_url(first.results_url, recording.policy)).hexdigest() == (
-        first.results_hash
-    )
+    zipped = fetch_url(f"{first.results_url}/resulting_annotations.zip", recording.policy)
+    assert hashlib.sha256(zipped).hexdigest() == first.results_hash
 
     # The exchange oracle sends the same job_finished again in a new envelope: accepted
     # (it is signed by the right oracle) and recorded, but it changes nothing.
@@ -361,6 +371,23 @@ def test_results_survive_a_crash_and_an_rpc_error_without_double_effects(
     assert w3.eth.get_transaction_count(me) == nonce + 1
 
 
+def _pgp_key() -> Any:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import pgpy
+    from pgpy.constants import HashAlgorithm, KeyFlags, PubKeyAlgorithm, SymmetricKeyAlgorithm
+
+    pgp_key = pgpy.PGPKey.new(PubKeyAlgorithm.RSAEncryptOrSign, 2048)
+    pgp_key.add_uid(
+        pgpy.PGPUID.new("reputation oracle"),
+        usage={KeyFlags.EncryptCommunications},
+        hashes=[HashAlgorithm.SHA256],
+        ciphers=[SymmetricKeyAlgorithm.AES256],
+    )
+    return pgp_key
+
+
 def _inbox_settled(ctx: RecordingContext, count: int) -> bool:
     with ctx.sessions() as s:
         rows = s.execute(select(recording_events.inbox)).all()
@@ -374,6 +401,18 @@ def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
     exchange: ExchangeContext = m["exchange"]
     recording: RecordingContext = m["recording"]
     monkeypatch.setattr(recording.settings, "max_iterations", 1)
+    # The reputation oracle publishes a PGP key: the results are encrypted to it.
+    reputation_key = _pgp_key()
+    register(
+        Chain(m["chain"], key(accounts.REPUTATION_ORACLE)),
+        Registration(
+            url=m["reputation"].url,
+            webhook_url=f"{m['reputation'].url}/webhook",
+            role="reputation_oracle",
+            fee=1,
+            public_key=str(reputation_key.pubkey),
+        ),
+    )
     launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
     escrow = launched.escrow_address
     wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
@@ -384,18 +423,23 @@ def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
         _annotate(m, 100 + i, escrow, job_data.truth)
     wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
     state = Chain(m["chain"]).read_escrow(escrow)
-    archive = zipfile.ZipFile(
-        io.BytesIO(fetch_url(state.intermediate_results_url, recording.policy))
-    )
-    meta = json.loads(archive.read("validation_meta.json"))
+    folder, public = state.intermediate_results_url, UrlPolicy(allow_private=True)
+    with pytest.raises(ValueError, match="encrypted"):
+        read_results(folder, public)  # private to the reputation oracle
+    results = read_results(folder, public, lambda d: pgp.decrypt(d, str(reputation_key)))
+    stored = fetch_url(f"{folder}/resulting_annotations.zip", public)
+    assert hashlib.sha256(stored).hexdigest() == state.intermediate_results_hash
+    archive = zipfile.ZipFile(io.BytesIO(results.archive))
+    meta = results.meta
     assert "1 job(s) still failed after 1 iteration(s)" in meta["note"]
-    assert sorted(j["status"] for j in meta["jobs"]) == ["accepted"] * (n_jobs - 1) + [
-        "not accepted"
-    ]
+    # Only accepted jobs are listed: the reputation oracle pays every listed final result.
+    assert len(meta["jobs"]) == n_jobs - 1 and len(meta["not_accepted"]) == 1
     rows = json.loads(archive.read("annotations.json"))
     assert rows and sloppy_one not in {r["assignment_id"] for r in rows}
     payouts = json.loads(archive.read("payouts.json"))
     assert accounts.account(100).address not in {p["wallet"] for p in payouts["payouts"]}
     assert int(payouts["total"]) == int(payouts["reward_per_job"]) * (n_jobs - 1)
     assert state.reserved_funds == int(payouts["total"])
+    paid = {p["wallet"]: int(p["amount"]) for p in payouts["payouts"]}
+    assert payouts_by_rule(meta, state.reserved_funds) == paid
     assert _assignment_status(exchange, sloppy_one) == "completed"  # never sent back
