@@ -3,7 +3,9 @@
 Generic TSV: a header `id filename start stop label source score` followed by one column
 per attribute name (sorted union over all rows); times written `H:MM:SS.ffffff`; an empty
 stop means "open". Transcriptions are the `transcription` attribute. Fields that hold a
-tab, newline or quote are quoted the way Python's csv module does it.
+tab, newline or quote are quoted the way Python's csv module does it. Reading needs only
+`start stop label` (HUMAN's oracles write `start stop label transcription`); CRLF line
+ends, as real CVAT exports them, read the same.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import NamedTuple
 
 TRANSCRIPTION = "transcription"
 BASE_COLUMNS = ("id", "filename", "start", "stop", "label", "source", "score")
+# What a file must have to be read: HUMAN's oracles write `start stop label transcription`.
+REQUIRED_COLUMNS = ("start", "stop", "label")
 SOURCES = ("auto", "semi-auto", "manual", "file", "consensus")
 _TIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,6}))?$")
 
@@ -101,10 +105,15 @@ def read_generic_tsv(text: str) -> list[Segment]:
         header = next(reader)
     except StopIteration:
         raise TsvFormatError("empty document: no header line") from None
-    missing = [c for c in BASE_COLUMNS if c not in header]
+    header = [h.strip() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise TsvFormatError(f"header lacks column(s) {', '.join(missing)}")
     col = {name: i for i, name in enumerate(header)}
+
+    def cell(row: list[str], name: str) -> str:
+        return row[col[name]] if name in col else ""
+
     attr_names = [h for h in header if h not in BASE_COLUMNS]
     segments = []
     for row in reader:
@@ -117,9 +126,9 @@ def read_generic_tsv(text: str) -> list[Segment]:
             start = parse_time(row[col["start"]])
             stop_text = row[col["stop"]].strip()
             end = parse_time(stop_text) if stop_text else None
-            score_text = row[col["score"]].strip()
+            score_text = cell(row, "score").strip()
             score = float(score_text) if score_text else 1.0
-            ident_text = row[col["id"]].strip()
+            ident_text = cell(row, "id").strip()
             ident = int(ident_text) if ident_text else None
         except ValueError as exc:
             raise TsvFormatError(f"line {line}: {exc}") from None
@@ -134,9 +143,9 @@ def read_generic_tsv(text: str) -> list[Segment]:
                 label=row[col["label"]],
                 transcription=transcription,
                 attributes={k: v for k, v in values.items() if v != ""},
-                filename=row[col["filename"]],
+                filename=cell(row, "filename"),
                 id=ident,
-                source=row[col["source"]] or "manual",
+                source=cell(row, "source") or "manual",
                 score=score,
             )
         )

@@ -343,10 +343,33 @@ def _measure(
     if spec.metric == "accuracy":
         right = sum(1 for m in matches if _label_and_bounds_ok(m, spec.tolerance_ms))
         return right / len(matches), why
-    pairs = [(norm(m.reference.text), norm(m.text)) for m in matches]
+    pairs = []
+    for m in matches:
+        off = boundary_miss(m, spec.tolerance_ms)
+        if off:  # boundaries outside the tolerance: the honeypot counts as not covered
+            why.append(off)
+            pairs.append((norm(m.reference.text), ""))
+        else:
+            pairs.append((norm(m.reference.text), norm(m.text)))
     pairs += [("", norm(e.transcription)) for e in extras]
     rate = word_error_rate(pairs) if spec.metric == "wer" else char_error_rate(pairs)
     return rate.rate, why
+
+
+def boundary_miss(m: Match, tolerance_ms: int) -> str | None:
+    """Why a covered honeypot's boundaries miss the manifest's tolerance, or None."""
+    if not m.hypotheses:
+        return None
+    ref = m.reference
+    start = min(h.start_ms for h in m.hypotheses)
+    end = max(h.end_ms for h in m.hypotheses)
+    tol = f"tolerance {tolerance_ms / 1000:.2f} s"
+    at = f"reference at {ref.start_ms / 1000:.1f}-{ref.end_ms / 1000:.1f} s"
+    for name, got, want in (("starts", start, ref.start_ms), ("ends", end, ref.end_ms)):
+        if abs(got - want) > tolerance_ms:
+            way = "after" if got > want else "before"
+            return f"segment {name} {abs(got - want) / 1000:.2f} s {way} the {at}, {tol}"
+    return None
 
 
 def _label_and_bounds_ok(m: Match, tolerance_ms: int) -> bool:

@@ -118,3 +118,19 @@ def test_times_parse_with_and_without_fractions(text: str, seconds: float) -> No
 def test_bad_documents_name_the_line(doc: str, message: str) -> None:
     with pytest.raises(TsvFormatError, match=message):
         read_generic_tsv(doc)
+
+
+def test_humans_plain_annotator_tsv_and_cvats_crlf_export_are_read() -> None:
+    """HUMAN's recording oracle reads `start stop label transcription`; real CVAT 2.73
+    exports Generic TSV with CRLF line ends and times as `str(timedelta)`."""
+    plain = read_generic_tsv("start\tstop\tlabel\ttranscription\n0:00:01.5\t0:00:03\tspeech\thi\n")
+    assert [(s.start, s.end, s.label, s.transcription) for s in plain] == [
+        (1.5, 3.0, "speech", "hi")
+    ]
+    assert plain[0].source == "manual" and plain[0].filename == ""
+    cvat = (
+        "id\tfilename\tstart\tstop\tlabel\tsource\tscore\ttranscription\r\n"
+        "7\tclip.mp3\t0:00:00\t0:00:01.200000\tspeech\tmanual\t1.0\tgood night\r\n"
+    )
+    (seg,) = read_generic_tsv(cvat)
+    assert (seg.id, seg.start, seg.end, seg.transcription) == (7, 0.0, 1.2, "good night")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audio_pipeline.errors import InvalidParameterError
-from audio_pipeline.normalize import basic, english, english_number, get_normalizer
+from audio_pipeline.normalize import basic, english, get_normalizer
 from audio_pipeline.validation import (
     AnnotationRules,
     AttributeRule,
@@ -51,22 +51,47 @@ def spec(metric: str = "wer", target: float = 0.2, normalizer: str = "en") -> Va
 def test_basic_normaliser_folds_case_punctuation_width_and_spaces() -> None:
     assert basic("  Hello,   WORLD! It\u2019s ﬁne…  ") == "hello world it's fine"
     assert basic("'quoted' rock-'n'-roll") == "quoted rock n roll"
+    assert basic("so [laughs] (coughs) <unk> then") == "so then"  # noise tags are not words
 
 
-def test_english_normaliser_spells_numbers() -> None:
-    assert english_number(0) == "zero"
-    assert english_number(1905) == "one thousand nine hundred five"
-    assert english_number(2_000_015) == "two million fifteen"
+def test_english_normaliser_spells_numbers_and_expands_contractions() -> None:
     assert english("I have 42 cats and 3.5 dogs, 1,000 times") == (
         "i have forty two cats and three point five dogs one thousand times"
     )
+    assert english("I can't, it's 1905") == "i can not it is one thousand nine hundred and five"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        ("de", "Die Straße hat 3 Häuser", "die strasse hat drei häuser"),
+        ("ru", "Ёлка: 5", "елка пять"),
+        ("tr", "İstanbul IRMAK", "istanbul ırmak"),
+        ("nl", "ĳs", "ijs"),
+        ("fr", "L'homme a 21 ans", "l'homme a vingt et un ans"),
+        ("zh", "我有三只猫，你呢？", "我 有 三 只 猫 你 呢"),  # scored per character
+        ("ar", "أَهْلاً وَسَهْلاً", "اهلا وسهلا"),
+        ("hi", "किताब । पढ़ो", "किताब पढ़ो"),
+        ("es-MX", "¡Hola, señor! [ruido]", "hola señor"),
+    ],
+)
+def test_language_presets_follow_humans_steps_with_numbers_spelt(
+    code: str, text: str, expected: str
+) -> None:
+    assert get_normalizer(code)(text) == expected
+
+
+def test_humans_basic_and_whispers_presets_are_offered() -> None:
+    assert get_normalizer("human-basic")("Don't [noise] STOP!") == "don t stop"
+    assert get_normalizer("whisper-en")("Mr. Smith colours") == "mister smith colors"
+    assert get_normalizer("none")("  As   Written ") == "As Written"
 
 
 def test_language_codes_pick_a_normaliser_and_nonsense_is_refused() -> None:
     assert get_normalizer("en-GB") is english
-    assert get_normalizer("de") is basic
-    with pytest.raises(InvalidParameterError, match="unknown normalizer"):
-        get_normalizer("klingon!")
+    for name in ("klingon!", "xx", "de_XX_long_region"):
+        with pytest.raises(InvalidParameterError, match="unknown normalizer"):
+            get_normalizer(name)
 
 
 words = st.lists(st.sampled_from(["a", "b", "c", "dd", "e"]), min_size=0, max_size=8)
@@ -123,6 +148,23 @@ def test_a_missed_reference_counts_as_deletions_and_is_named() -> None:
     result = score_assignment([iv(10_000, 12_000, "the quick brown fox")], REFS, ZONES, spec())
     assert result.value == pytest.approx(5 / 9)
     assert "no segment covers the reference speech at 13.0-15.5 s" in result.reasons
+
+
+def test_boundaries_outside_the_tolerance_count_against_the_worker() -> None:
+    """The manifest's boundary_tolerance bounds the honeypot's edges: a right transcript on
+    a segment starting 0.62 s late is scored as not covering the reference."""
+    hyps = [
+        iv(10_620, 12_000, "the quick brown fox"),
+        iv(13_150, 15_650, "jumps over two lazy dogs"),  # 0.15 s off: within 0.20 s
+    ]
+    result = score_assignment(hyps, REFS, ZONES, spec())
+    assert result.value == pytest.approx(4 / 9) and not result.passed
+    assert (
+        "segment starts 0.62 s after the reference at 10.0-12.0 s, tolerance 0.20 s"
+        in result.reasons
+    )
+    widened = ValidationSpec("wer", 0.2, RULES, "en", 700)
+    assert score_assignment(hyps, REFS, ZONES, widened).passed
 
 
 def test_cer_and_accuracy_metrics() -> None:
