@@ -229,9 +229,10 @@ def match_segments(
     tolerance_ms: int,
 ) -> tuple[list[Match], list[Interval]]:
     """Group the annotator's segments under the references they cover. A segment belongs to
-    the reference whose window (widened by the tolerance) holds most of it, ties going to the
-    higher IoU. Segments inside a honeypot zone that belong to no reference are extras
-    (their words count as insertions); segments elsewhere are not scored here."""
+    the reference of its label whose window (widened by the tolerance) holds most of it and
+    which it overlaps at all, ties going to the higher IoU. Segments inside a honeypot zone
+    that belong to no reference are extras (their words count as insertions); segments
+    elsewhere are not scored here."""
     groups: dict[int, list[Interval]] = {i: [] for i in range(len(references))}
     extras: list[Interval] = []
     order = sorted(range(len(references)), key=lambda i: references[i].start_ms)
@@ -250,6 +251,10 @@ def match_segments(
         lo, hi = bisect_right(reach, iv.start_ms), bisect_left(starts, iv.end_ms)
         for i in order[lo:hi]:
             ref = references[i]
+            if ref.label != iv.label or not _overlap(
+                iv.start_ms, iv.end_ms, ref.start_ms, ref.end_ms
+            ):
+                continue
             inside = _overlap(
                 iv.start_ms, iv.end_ms, ref.start_ms - tolerance_ms, ref.end_ms + tolerance_ms
             )

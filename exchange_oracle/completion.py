@@ -12,15 +12,18 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from audio_pipeline.clips import TimeMap
 from audio_pipeline.segments import TRANSCRIPTION, Segment, write_generic_tsv
 from exchange_oracle.build import BuildContext, prefix
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, events, jobs
+from oracle_core import human_layout
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
 
@@ -123,6 +126,10 @@ def export_escrow(ctx: BuildContext, escrow_id: int) -> str:
             tsv = write_generic_tsv(annotations_of(cvat, escrow.cvat_project_id, row))
             key = f"{folder}/{row.assignment_id}.tsv"
             ctx.storage.put(bucket, key, tsv.encode(), "text/tab-separated-values")
+            human_key = human_layout.annotation_key(
+                escrow.chain_id, escrow.escrow_address, row.cvat_job_id, row.assignment_id
+            )
+            ctx.storage.put(bucket, human_key, tsv.encode(), "text/tab-separated-values")
             entries.append(
                 {
                     "job_id": row.id,
@@ -141,6 +148,7 @@ def export_escrow(ctx: BuildContext, escrow_id: int) -> str:
             )
     finally:
         cvat.close()
+    write_human_layout(ctx, escrow, rows, {e["assignment_id"]: e for e in entries})
     meta = {
         "escrow_address": escrow.escrow_address,
         "chain_id": escrow.chain_id,
@@ -179,6 +187,52 @@ def export_escrow(ctx: BuildContext, escrow_id: int) -> str:
             },
         )
     return f"iteration {iteration}: {len(entries)} assignments"
+
+
+def write_human_layout(
+    ctx: BuildContext, escrow: Any, rows: Sequence[Any], entries: dict[str, Any]
+) -> None:
+    """The files HUMAN's recording oracle reads (`oracle_core.human_layout`), beside ours,
+    so an escrow may name HUMAN's recording oracle with this exchange oracle."""
+    bucket = ctx.settings.storage_bucket
+    data = human_layout.data_dir(escrow.chain_id, escrow.escrow_address)
+    results = human_layout.results_dir(escrow.chain_id, escrow.escrow_address)
+    gt_text = escrow.gt_text or ""
+    gt_rows = human_layout.gt_row_ids(gt_text)
+    with ctx.sessions() as session:
+        every_job = session.execute(
+            select(jobs).where(jobs.c.escrow_id == escrow.id).order_by(jobs.c.clip_index)
+        ).all()
+    clips = [
+        human_layout.clip_entry(
+            f"clip{j.clip_index:04d}", TimeMap.from_dict(j.time_map), j.honeypots, gt_rows
+        )
+        for j in every_job
+    ]
+    task_clips = {str(j.cvat_task_id): f"clip{j.clip_index:04d}" for j in every_job}
+    bounty = str(Decimal(escrow.reward_per_job or 0) / Decimal(10**18))
+    meta = {
+        "jobs": [
+            {
+                "job_id": row.cvat_job_id,
+                "task_id": row.cvat_task_id,
+                "annotator_wallet_address": row.wallet_address,
+                "assignment_id": row.assignment_id,
+                "start_frame": 0,
+                "stop_frame": row.duration_ms - 1,
+                "assignment_bounty": bounty,
+            }
+            for row in rows
+            if row.assignment_id in entries
+        ]
+    }
+    for key, body, kind in (
+        (f"{data}/gt.tsv", gt_text.encode(), "text/tab-separated-values"),
+        (f"{data}/assignments.json", json.dumps(clips).encode(), "application/json"),
+        (f"{data}/task_clips.json", json.dumps(task_clips).encode(), "application/json"),
+        (f"{results}/annotation_meta.json", json.dumps(meta).encode(), "application/json"),
+    ):
+        ctx.storage.put(bucket, key, body, kind)
 
 
 def reject_assignments(
@@ -273,6 +327,15 @@ def escrow_recorded(ctx: BuildContext, chain_id: int, address: str) -> str:
 PAID = ("Paid", "Complete")
 
 
+def remove_files(ctx: BuildContext, chain_id: int, address: str) -> int:
+    """Everything of the escrow in our bucket: ours and HUMAN's layout beside it."""
+    bucket = ctx.settings.storage_bucket
+    return sum(
+        ctx.storage.delete_prefix(bucket, f"{folder}/")
+        for folder in (prefix(chain_id, address), human_layout.results_dir(chain_id, address))
+    )
+
+
 class NotPaid(Exception):
     """`escrow_completed` arrived while the chain says otherwise."""
 
@@ -299,9 +362,7 @@ def clean_up(ctx: BuildContext, chain_id: int, address: str) -> str:
             cvat.delete_project(escrow.cvat_project_id)
         finally:
             cvat.close()
-    removed = ctx.storage.delete_prefix(
-        ctx.settings.storage_bucket, prefix(chain_id, address) + "/"
-    )
+    removed = remove_files(ctx, chain_id, address)
     with transaction(ctx.sessions) as session:
         moved = session.execute(
             update(escrows)

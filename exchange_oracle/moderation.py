@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from exchange_oracle.assignments import reset_in_cvat
-from exchange_oracle.build import BuildContext, BuildFailed, prefix
+from exchange_oracle.build import BuildContext, BuildFailed
+from exchange_oracle.completion import remove_files
 from exchange_oracle.db import assignments, escrows, events, jobs, workers
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
@@ -55,9 +56,7 @@ def cancel_escrow(ctx: BuildContext, chain_id: int, address: str) -> str:
     if row.cvat_project_id:
         with closing(ctx.cvat()) as cvat:
             cvat.delete_project(row.cvat_project_id)
-    removed = ctx.storage.delete_prefix(
-        ctx.settings.storage_bucket, prefix(chain_id, address) + "/"
-    )
+    removed = remove_files(ctx, chain_id, address)
     with transaction(ctx.sessions) as session:
         session.execute(
             update(assignments)

@@ -14,6 +14,12 @@ class RecordingSettings(OracleSettings):
         le=20,
         description="rounds of rejection before the escrow is finished with what was accepted",
     )
+    exchange_oracle_storage_url: str | None = Field(
+        None,
+        description="bucket URL where HUMAN's exchange oracle writes its layout (gt.tsv, "
+        "assignments.json, task_clips.json, annotation_meta.json), read when an escrow "
+        "pairs this recording oracle with HUMAN's exchange oracle",
+    )
     results_public_url: str | None = Field(
         None,
         description="base URL at which peers read this oracle's results bucket without "

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 
 from audio_pipeline.clips import TimeMap
 from audio_pipeline.exporters import ExportSegment, export
-from oracle_core import pgp
+from oracle_core import human_layout, pgp
 from oracle_core.chain import EscrowState
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import GroundTruthError, GtSpan, load_gt
 from oracle_core.manifest import Manifest, ManifestError, load_manifest
-from oracle_core.storage import ObjectStorage, UnsafeUrlError, fetch_url
+from oracle_core.storage import BucketUrl, ObjectStorage, UnsafeUrlError, fetch_url
 from oracle_core.tasks import Refused
 from recording_oracle import results as final
 from recording_oracle.context import RecordingContext
@@ -116,34 +116,28 @@ def on_job_finished(
     state = ctx.chain.read_escrow(address)
     if state.recording_oracle.lower() != ctx.chain.address.lower():
         raise Refused(f"this oracle ({ctx.chain.address}) is not the escrow's recording oracle")
-    try:
-        iteration = int(data["iteration"])
-        meta_url = str(data["annotation_meta_url"])
-    except (KeyError, TypeError, ValueError):
-        raise Refused("job_finished needs event_data.iteration and annotation_meta_url") from None
     with transaction(ctx.sessions) as session:
         escrow = _escrow(session, chain_id, address)
     if escrow.status in ("assembling", "uploaded"):
         return finalize(ctx, escrow.id)
     if escrow.status != "validating":
         return f"already {escrow.status}"
-    if escrow.iteration >= iteration:
-        return f"iteration {iteration} already handled"
     if state.status not in OPEN:
         raise Refused(f"escrow is {state.status}, not Pending")
-
+    if "annotation_meta_url" in data:  # our exchange oracle
+        try:
+            iteration = int(data["iteration"])
+        except (KeyError, TypeError, ValueError):
+            raise Refused("job_finished needs event_data.iteration") from None
+        if escrow.iteration >= iteration:
+            return f"iteration {iteration} already handled"
+        jobs = _our_jobs(ctx, chain_id, address, iteration, str(data["annotation_meta_url"]))
+    else:  # HUMAN's exchange oracle: no event data, its layout in its bucket
+        jobs = _peer_jobs(ctx, chain_id, address)
+        if not _has_new(ctx, escrow.id, jobs):
+            return "nothing new to score"
+        iteration = escrow.iteration + 1
     manifest, gt = _inputs(ctx, state)
-    try:
-        meta = json.loads(fetch_url(meta_url, ctx.policy))
-    except (UnsafeUrlError, ValueError) as exc:
-        raise Refused(f"annotation_meta.json at {meta_url}: {exc}") from None
-    if (
-        str(meta.get("escrow_address", "")).lower() != address.lower()
-        or int(meta.get("chain_id", -1)) != chain_id
-        or int(meta.get("iteration", -1)) != iteration
-    ):
-        raise Refused("annotation_meta.json is for another escrow or iteration")
-    jobs = meta.get("jobs") or []
     scored = _score_new(ctx, escrow.id, iteration, jobs, manifest, gt)
 
     with transaction(ctx.sessions) as session:
@@ -189,6 +183,72 @@ def on_job_finished(
     return finalize(ctx, escrow.id)
 
 
+def _our_jobs(
+    ctx: RecordingContext, chain_id: int, address: str, iteration: int, meta_url: str
+) -> list[dict[str, Any]]:
+    try:
+        meta = json.loads(fetch_url(meta_url, ctx.policy))
+    except (UnsafeUrlError, ValueError) as exc:
+        raise Refused(f"annotation_meta.json at {meta_url}: {exc}") from None
+    if (
+        str(meta.get("escrow_address", "")).lower() != address.lower()
+        or int(meta.get("chain_id", -1)) != chain_id
+        or int(meta.get("iteration", -1)) != iteration
+    ):
+        raise Refused("annotation_meta.json is for another escrow or iteration")
+    return list(meta.get("jobs") or [])
+
+
+def _peer_jobs(ctx: RecordingContext, chain_id: int, address: str) -> list[dict[str, Any]]:
+    """The jobs HUMAN's exchange oracle finished, from the layout it writes
+    (`oracle_core.human_layout`), shaped as our own exchange oracle reports them."""
+    where = ctx.settings.exchange_oracle_storage_url
+    if not where:
+        raise Refused(
+            "job_finished without annotation_meta_url comes from HUMAN's exchange oracle: "
+            "set EXCHANGE_ORACLE_STORAGE_URL to its bucket to read its layout"
+        )
+    bucket = BucketUrl.parse(where)
+    store = ObjectStorage.for_bucket(bucket, ctx.policy)
+    data = human_layout.data_dir(chain_id, address)
+    results_dir = human_layout.results_dir(chain_id, address)
+
+    def get(key: str) -> bytes:
+        return store.get(bucket.bucket_name, bucket.key(key))
+
+    try:
+        peer = human_layout.read_jobs(
+            chain_id,
+            address,
+            get(f"{data}/assignments.json"),
+            get(f"{data}/task_clips.json"),
+            get(f"{results_dir}/annotation_meta.json"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Refused(f"HUMAN's exchange oracle layout for {address}: {exc!r}") from None
+    return [
+        {
+            "job_id": job.job_id,
+            "assignment_id": job.assignment_id,
+            "annotator_wallet_address": job.wallet,
+            "time_map": job.time_map.to_dict(),
+            "clip": job.clip,
+            "annotation_tsv": get(job.annotation_key).decode("utf-8", "replace"),
+        }
+        for job in peer
+    ]
+
+
+def _has_new(ctx: RecordingContext, escrow_id: int, jobs: Sequence[dict[str, Any]]) -> bool:
+    with ctx.sessions() as session:
+        known = set(
+            session.execute(
+                select(results.c.assignment_id).where(results.c.escrow_id == escrow_id)
+            ).scalars()
+        )
+    return any(str(j["assignment_id"]) not in known for j in jobs)
+
+
 def _score_new(
     ctx: RecordingContext,
     escrow_id: int,
@@ -210,10 +270,12 @@ def _score_new(
         if assignment_id in known:
             continue
         tmap = TimeMap.from_dict(job["time_map"])
-        try:
-            tsv = fetch_url(str(job["annotation_url"]), ctx.policy).decode("utf-8", "replace")
-        except UnsafeUrlError as exc:
-            raise Refused(f"annotation of {assignment_id}: {exc}") from None
+        tsv = job.get("annotation_tsv")
+        if tsv is None:
+            try:
+                tsv = fetch_url(str(job["annotation_url"]), ctx.policy).decode("utf-8", "replace")
+            except UnsafeUrlError as exc:
+                raise Refused(f"annotation of {assignment_id}: {exc}") from None
         score, intervals = score_export(
             tsv, tmap, gt, manifest.validation_spec(clip_ms=tmap.duration_ms)
         )

@@ -18,6 +18,8 @@ from audio_pipeline.validation import (
 )
 from oracle_core.ground_truth import GtSpan
 
+SLACK_MS = 2
+
 
 def honeypots(tmap: TimeMap, gt: Sequence[GtSpan]) -> tuple[list[Reference], list[tuple[int, int]]]:
     """The ground-truth spans that lie whole inside the clip, in clip time, and the clip
@@ -31,7 +33,9 @@ def honeypots(tmap: TimeMap, gt: Sequence[GtSpan]) -> tuple[list[Reference], lis
         inside = [
             span
             for span in gt
-            if p.source == span.filename and p.source_start_ms <= span.start_ms < span.end_ms <= end
+            # 2 ms of slack: HUMAN's layout gives piece times as floats of seconds
+            if p.source == span.filename
+            and p.source_start_ms - SLACK_MS <= span.start_ms < span.end_ms <= end + SLACK_MS
         ]
         if inside:
             zones.append((p.clip_start_ms, p.clip_end_ms))

@@ -147,4 +147,5 @@ def worker_process(app: object, module: str, settings: object) -> Iterator[None]
 
 
 # The worker API's world (an oracle with one listed escrow), for the worker API's tests.
+from tests.integration.market import market  # noqa: E402, F401
 from tests.integration.worker_world import issuer, oracle  # noqa: E402, F401

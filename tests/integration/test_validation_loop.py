@@ -9,186 +9,35 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
-from audio_oracles.requester import RequesterSettings, launch
-from audio_pipeline.clips import TimeMap
-from exchange_oracle import tasks as exchange_tasks
-from exchange_oracle.app import create_app as create_exchange
-from exchange_oracle.config import ExchangeSettings
+from audio_oracles.requester import launch
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import assignments, escrows, jobs
+from exchange_oracle.db import escrows, jobs
 from exchange_oracle.db import events as exchange_events
-from exchange_oracle.db import metadata as exchange_db
-from oracle_core import pgp
+from oracle_core import human_layout, pgp
 from oracle_core.chain import Chain, ChainError
 from oracle_core.config import OracleSettings
 from oracle_core.registration import Registration, register
 from oracle_core.storage import UrlPolicy, fetch_url
 from oracle_core.webhooks import SIGNATURE_HEADER, Envelope, now_iso, sign
 from recording_oracle import tasks as recording_tasks
-from recording_oracle.app import create_app as create_recording
-from recording_oracle.config import RecordingSettings
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows as recorded
 from recording_oracle.db import events as recording_events
-from recording_oracle.db import metadata as recording_db
 from sandbox import accounts
-from sandbox.annotators import perfect, sloppy
-from sandbox.cvat_double import create_app as create_cvat
-from sandbox.human_app import TokenIssuer
 from sandbox.reputation import pay_and_complete, payouts_by_rule, read_results
-from tests.integration.conftest import free_port, serve, wait_for, worker_process
-from tests.integration.escrows import HMT, key, register_oracles
+from tests.integration.conftest import wait_for
+from tests.integration.escrows import HMT, key
 from tests.integration.jobdata import JobData, manifest
-from tests.integration.receivers import event_db, inbox_app_on
+from tests.integration.market import annotate, assignment_status, escrow_status
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def market(
-    fresh_chain: str,
-    s3_url: str,
-    pg_url: str,
-    pg_url_recording: str,
-    redis_url: str,
-    tmp_path: Path,
-) -> Iterator[dict[str, Any]]:
-    issuer = TokenIssuer()
-    common = dict(
-        rpc_url=fresh_chain,
-        storage_endpoint_url=s3_url,
-        storage_access_key="sandbox",
-        storage_secret_key="sandbox-secret",
-        allow_private_urls=True,
-        celery_broker_url=redis_url,
-    )
-    cvat_port, exchange_port = free_port(), free_port()
-    exchange = ExchangeContext(
-        ExchangeSettings(
-            **common,
-            private_key=key(accounts.EXCHANGE_ORACLE),
-            storage_bucket="exchange",
-            cvat_url=f"http://127.0.0.1:{cvat_port}",
-            database_url=pg_url,
-            human_app_public_key=issuer.public_key_pem,
-            public_url=f"http://127.0.0.1:{exchange_port}",
-        )
-    )
-    recording = RecordingContext(
-        RecordingSettings(
-            **common,
-            private_key=key(accounts.RECORDING_ORACLE),
-            storage_bucket="recording",
-            database_url=pg_url_recording,
-            max_iterations=3,
-        )
-    )
-    for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
-        db.drop_all(ctx.engine)
-        db.create_all(ctx.engine)
-    exchange_tasks.app.conf.broker_url = redis_url
-    recording_tasks.app.conf.broker_url = redis_url
-    exchange_tasks.use(exchange)
-    recording_tasks.use(recording)
-    with (
-        serve(create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}"), cvat_port),
-        serve(create_exchange(exchange), exchange_port) as exchange_url,
-        serve(create_recording(recording)) as recording_url,
-        event_db(f"sqlite:///{tmp_path / 'reputation.db'}") as (rep_tables, rep_sessions),
-        inbox_app_on(
-            fresh_chain, rep_tables, rep_sessions, {"job_completed": ("recording_oracle",)}
-        ) as reputation,
-        worker_process(exchange_tasks.app, "exchange_oracle.tasks", exchange.settings),
-        start_worker(
-            recording_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"
-        ),
-    ):
-        register_oracles(
-            fresh_chain,
-            {
-                accounts.EXCHANGE_ORACLE: exchange_url,
-                accounts.RECORDING_ORACLE: recording_url,
-                accounts.REPUTATION_ORACLE: reputation.url,
-            },
-        )
-        requester = RequesterSettings(
-            **common,
-            private_key=key(accounts.JOB_LAUNCHER),
-            storage_bucket="requester",
-            exchange_oracle_address=accounts.account(accounts.EXCHANGE_ORACLE).address,
-            recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
-            reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
-        )
-        yield {
-            "chain": fresh_chain,
-            "exchange": exchange,
-            "exchange_url": exchange_url,
-            "recording": recording,
-            "recording_url": recording_url,
-            "reputation": reputation,
-            "requester": requester,
-            "issuer": issuer,
-            "common": common,
-        }
-    for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
-        db.drop_all(ctx.engine)
-        ctx.engine.dispose()
-
-
-def _escrow_status(ctx: ExchangeContext | RecordingContext, table: Any, address: str) -> str:
-    with ctx.sessions() as s:
-        status = s.execute(select(table.c.status).where(table.c.escrow_address == address)).scalar()
-    return str(status)
-
-
-def _annotate(m: dict[str, Any], worker: int, escrow: str, truth: Any, *, bad: bool = False) -> str:
-    """A bot takes an assignment through the worker API and does it in CVAT."""
-    token = m["issuer"].issue(accounts.account(worker).address)
-    headers = {"Authorization": f"Bearer {token}"}
-    url = m["exchange_url"]
-    httpx.post(f"{url}/register", json={}, headers=headers).raise_for_status()
-    reply = httpx.post(
-        f"{url}/assignment", json={"escrow_address": escrow, "chain_id": 1338}, headers=headers
-    )
-    assert reply.status_code == 200, reply.text
-    assignment_id = str(reply.json()["assignment_id"])
-    ctx: ExchangeContext = m["exchange"]
-    with ctx.sessions() as s:
-        job = s.execute(
-            select(jobs, escrows.c.cvat_project_id)
-            .join(assignments, assignments.c.job_id == jobs.c.id)
-            .join(escrows, escrows.c.id == jobs.c.escrow_id)
-            .where(assignments.c.id == assignment_id)
-        ).one()
-    segments = perfect(TimeMap.from_dict(job.time_map), truth)
-    cvat = ctx.cvat()
-    try:
-        cvat.put_segments(
-            job.cvat_job_id, job.cvat_project_id, sloppy(segments) if bad else segments
-        )
-        cvat.set_state(job.cvat_job_id, "completed")  # CVAT's webhook tells the oracle
-    finally:
-        cvat.close()
-    return assignment_id
-
-
-def _assignment_status(ctx: ExchangeContext, assignment_id: str) -> str:
-    with ctx.sessions() as s:
-        return str(
-            s.execute(
-                select(assignments.c.status).where(assignments.c.id == assignment_id)
-            ).scalar()
-        )
 
 
 def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
@@ -201,17 +50,17 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     launched = launch(m["requester"], job, Decimal(20), job_data.root)
     assert launched.notified, launched.notify_error
     escrow = launched.escrow_address
-    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    wait_for(lambda: escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
     with exchange.sessions() as s:
         n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
     assert n_jobs >= 2
 
     # Round 1: worker 80 is sloppy, the others are exact.
-    first = [_annotate(m, 80 + i, escrow, job_data.truth, bad=(i == 0)) for i in range(n_jobs)]
+    first = [annotate(m, 80 + i, escrow, job_data.truth, bad=(i == 0)) for i in range(n_jobs)]
     wait_for(
-        lambda: _assignment_status(exchange, first[0]) == "rejected", 60, "the sloppy work rejected"
+        lambda: assignment_status(exchange, first[0]) == "rejected", 60, "the sloppy work rejected"
     )
-    assert all(_assignment_status(exchange, a) == "completed" for a in first[1:])
+    assert all(assignment_status(exchange, a) == "completed" for a in first[1:])
     # The sloppy worker may not redo it; worker 81 (done with its own job) takes it over.
     token = m["issuer"].issue(accounts.account(80).address)
     again = httpx.post(
@@ -220,10 +69,10 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert again.status_code == 400 and "no free jobs" in again.json()["message"]
-    redo = _annotate(m, 81, escrow, job_data.truth)
+    redo = annotate(m, 81, escrow, job_data.truth)
 
-    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
-    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "recorded", 30, "exchange told")
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+    wait_for(lambda: escrow_status(exchange, escrows, escrow) == "recorded", 30, "exchange told")
     wait_for(lambda: m["reputation"].count() == 1, 30, "job_completed at the reputation oracle")
 
     # On chain: the results folder (no trailing slash) and the sha256 of its zip, funds
@@ -283,6 +132,9 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
         sent = s.execute(select(func.count()).select_from(recording_events.outbox)).scalar_one()
     assert sent == 3  # submission_rejected once, job_completed to reputation and exchange
 
+    # Beside ours, the exchange oracle wrote the layout HUMAN's recording oracle reads.
+    _check_human_layout(exchange, escrow, job_data)
+
     # The reputation stand-in pays by that rule; the exchange oracle then cleans up.
     before = {w: chain.hmt_balance(w) for w in paid}
     result = pay_and_complete(
@@ -293,9 +145,9 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     assert result.notify_error is None
     assert {w: chain.hmt_balance(w) - before[w] for w in paid} == paid
     assert chain.read_escrow(escrow).status == "Complete"
-    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "completed", 30, "cleaned up")
-    assert not list(exchange.storage.list("exchange", f"{escrow}@1338/"))
-    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "cleaned", 30, "told")
+    wait_for(lambda: escrow_status(exchange, escrows, escrow) == "completed", 30, "cleaned up")
+    assert not list(exchange.storage.list("exchange", f"{escrow}@1338"))  # both folders
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "cleaned", 30, "told")
     assert sum(paid.values()) > 0 and sum(paid.values()) <= 20 * HMT
 
 
@@ -324,18 +176,18 @@ def test_results_survive_a_crash_and_an_rpc_error_without_double_effects(
     monkeypatch.setattr(recording.chain, "store_results", flaky_store)
     launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
     escrow = launched.escrow_address
-    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    wait_for(lambda: escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
     with exchange.sessions() as s:
         n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
     nonce = w3.eth.get_transaction_count(me)
     for i in range(n_jobs):
-        _annotate(m, 90 + i, escrow, job_data.truth)
-    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "uploaded", 60, "uploaded")
+        annotate(m, 90 + i, escrow, job_data.truth)
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "uploaded", 60, "uploaded")
     with recording.sessions() as s:
         first = s.execute(select(recorded).where(recorded.c.escrow_address == escrow)).one()
     assert calls == ["call"]  # crashed before any transaction
     recording_tasks.sweep_inbox.delay(older_than_s=0)  # what beat does every 30 s
-    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
     assert len(calls) == 3
     assert w3.eth.get_transaction_count(me) == nonce + 1  # one storeResults
     with recording.sessions() as s:
@@ -369,6 +221,43 @@ def test_results_survive_a_crash_and_an_rpc_error_without_double_effects(
         sent = s.execute(select(recording_events.outbox.c.event_type)).scalars().all()
     assert sorted(sent) == ["job_completed", "job_completed"]
     assert w3.eth.get_transaction_count(me) == nonce + 1
+
+
+def _check_human_layout(exchange: ExchangeContext, escrow: str, job_data: JobData) -> None:
+    """HUMAN's recording oracle reads `{escrow}@{chain}/{gt.tsv, assignments.json,
+    task_clips.json}` and `{escrow}@{chain}-results/{annotation_meta.json,
+    assignments/<job>-<assignment>.tsv}` (its `quality_checkers/audio.py`)."""
+    get = lambda key: exchange.storage.get("exchange", key)  # noqa: E731
+    data, results_dir = f"{escrow}@1338", f"{escrow}@1338-results"
+    assert get(f"{data}/gt.tsv").decode() == (job_data.root / "gt.tsv").read_text()
+    clips = json.loads(get(f"{data}/assignments.json"))
+    task_clips = json.loads(get(f"{data}/task_clips.json"))
+    meta = json.loads(get(f"{results_dir}/annotation_meta.json"))
+    assert set(meta) == {"jobs"} and meta["jobs"]
+    gt_ids = {row_id for row_id, *_ in human_layout.gt_row_ids(get(f"{data}/gt.tsv").decode())}
+    for clip in clips:
+        assert set(clip) == {"id", "clip_filename", "clip_dur", "placed"}
+        for p in clip["placed"]:
+            assert set(p) == {"index", "source_filename", "source_start", "source_stop",
+                              "clip_start", "clip_stop", "kind", "input_ids"}  # fmt: skip
+            assert p["kind"] in ("gt", "ds") and set(p["input_ids"]) <= gt_ids
+            assert bool(p["input_ids"]) == (p["kind"] == "gt")  # a honeypot names its rows
+    for job in meta["jobs"]:
+        assert set(job) == {"job_id", "task_id", "annotator_wallet_address", "assignment_id",
+                            "start_frame", "stop_frame", "assignment_bounty"}  # fmt: skip
+        assert str(job["task_id"]) in task_clips
+        tsv = get(f"{results_dir}/assignments/{job['job_id']}-{job['assignment_id']}.tsv")
+        assert {"start", "stop", "label", "transcription"} <= set(
+            tsv.decode().split("\n")[0].split("\t")
+        )
+    # Our own reader of HUMAN's layout makes the same clips our time maps describe.
+    peer = human_layout.read_jobs(
+        1338, escrow, get(f"{data}/assignments.json"), get(f"{data}/task_clips.json"),
+        get(f"{results_dir}/annotation_meta.json"),
+    )  # fmt: skip
+    with exchange.sessions() as s:
+        maps = {r.cvat_job_id: r.time_map for r in s.execute(select(jobs)).all()}
+    assert all(job.time_map.to_dict() == maps[job.job_id] for job in peer)
 
 
 def _pgp_key() -> Any:
@@ -415,13 +304,13 @@ def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
     )
     launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
     escrow = launched.escrow_address
-    wait_for(lambda: _escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
+    wait_for(lambda: escrow_status(exchange, escrows, escrow) == "ready", 120, "jobs listed")
     with exchange.sessions() as s:
         n_jobs = s.execute(select(func.count()).select_from(jobs)).scalar_one()
-    sloppy_one = _annotate(m, 100, escrow, job_data.truth, bad=True)
+    sloppy_one = annotate(m, 100, escrow, job_data.truth, bad=True)
     for i in range(1, n_jobs):
-        _annotate(m, 100 + i, escrow, job_data.truth)
-    wait_for(lambda: _escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
+        annotate(m, 100 + i, escrow, job_data.truth)
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "recorded", 60, "recorded")
     state = Chain(m["chain"]).read_escrow(escrow)
     folder, public = state.intermediate_results_url, UrlPolicy(allow_private=True)
     with pytest.raises(ValueError, match="encrypted"):
@@ -442,4 +331,4 @@ def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
     assert state.reserved_funds == int(payouts["total"])
     paid = {p["wallet"]: int(p["amount"]) for p in payouts["payouts"]}
     assert payouts_by_rule(meta, state.reserved_funds) == paid
-    assert _assignment_status(exchange, sloppy_one) == "completed"  # never sent back
+    assert assignment_status(exchange, sloppy_one) == "completed"  # never sent back

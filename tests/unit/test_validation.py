@@ -241,6 +241,8 @@ def _naive_match(refs, hyps, zones, tol):  # type: ignore[no-untyped-def]
             continue
         best, key = None, (0, 0.0)
         for i, r in enumerate(refs):
+            if r.label != h.label or not _overlap(h.start_ms, h.end_ms, r.start_ms, r.end_ms):
+                continue
             k = (
                 _overlap(h.start_ms, h.end_ms, r.start_ms - tol, r.end_ms + tol),
                 iou((h.start_ms, h.end_ms), (r.start_ms, r.end_ms)),
