@@ -12,28 +12,23 @@ is skipped when the chain already holds our hash, and each event is enqueued onc
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audio_pipeline.clips import TimeMap
-from audio_pipeline.exporters import ExportSegment, export
-from oracle_core import human_layout, pgp
 from oracle_core.chain import EscrowState
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import GroundTruthError, GtSpan, load_gt
 from oracle_core.manifest import Manifest, ManifestError, load_manifest
-from oracle_core.storage import BucketUrl, ObjectStorage, UnsafeUrlError, fetch_url
+from oracle_core.storage import UnsafeUrlError, fetch_url
 from oracle_core.tasks import Refused
+from recording_oracle import intake, publish
 from recording_oracle import results as final
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows, events, results
@@ -131,10 +126,10 @@ def on_job_finished(
             raise Refused("job_finished needs event_data.iteration") from None
         if escrow.iteration >= iteration:
             return f"iteration {iteration} already handled"
-        jobs = _our_jobs(ctx, chain_id, address, iteration, str(data["annotation_meta_url"]))
+        jobs = intake.our_jobs(ctx, chain_id, address, iteration, str(data["annotation_meta_url"]))
     else:  # HUMAN's exchange oracle: no event data, its layout in its bucket
-        jobs = _peer_jobs(ctx, chain_id, address)
-        if not _has_new(ctx, escrow.id, jobs):
+        jobs = intake.peer_jobs(ctx, chain_id, address)
+        if not intake.has_new(ctx, escrow.id, jobs):
             return "nothing new to score"
         iteration = escrow.iteration + 1
     manifest, gt = _inputs(ctx, state)
@@ -181,72 +176,6 @@ def on_job_finished(
     if not final_round:
         return f"iteration {iteration}: {scored} scored, {len(failed)} rejected"
     return finalize(ctx, escrow.id)
-
-
-def _our_jobs(
-    ctx: RecordingContext, chain_id: int, address: str, iteration: int, meta_url: str
-) -> list[dict[str, Any]]:
-    try:
-        meta = json.loads(fetch_url(meta_url, ctx.policy))
-    except (UnsafeUrlError, ValueError) as exc:
-        raise Refused(f"annotation_meta.json at {meta_url}: {exc}") from None
-    if (
-        str(meta.get("escrow_address", "")).lower() != address.lower()
-        or int(meta.get("chain_id", -1)) != chain_id
-        or int(meta.get("iteration", -1)) != iteration
-    ):
-        raise Refused("annotation_meta.json is for another escrow or iteration")
-    return list(meta.get("jobs") or [])
-
-
-def _peer_jobs(ctx: RecordingContext, chain_id: int, address: str) -> list[dict[str, Any]]:
-    """The jobs HUMAN's exchange oracle finished, from the layout it writes
-    (`oracle_core.human_layout`), shaped as our own exchange oracle reports them."""
-    where = ctx.settings.exchange_oracle_storage_url
-    if not where:
-        raise Refused(
-            "job_finished without annotation_meta_url comes from HUMAN's exchange oracle: "
-            "set EXCHANGE_ORACLE_STORAGE_URL to its bucket to read its layout"
-        )
-    bucket = BucketUrl.parse(where)
-    store = ObjectStorage.for_bucket(bucket, ctx.policy)
-    data = human_layout.data_dir(chain_id, address)
-    results_dir = human_layout.results_dir(chain_id, address)
-
-    def get(key: str) -> bytes:
-        return store.get(bucket.bucket_name, bucket.key(key))
-
-    try:
-        peer = human_layout.read_jobs(
-            chain_id,
-            address,
-            get(f"{data}/assignments.json"),
-            get(f"{data}/task_clips.json"),
-            get(f"{results_dir}/annotation_meta.json"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Refused(f"HUMAN's exchange oracle layout for {address}: {exc!r}") from None
-    return [
-        {
-            "job_id": job.job_id,
-            "assignment_id": job.assignment_id,
-            "annotator_wallet_address": job.wallet,
-            "time_map": job.time_map.to_dict(),
-            "clip": job.clip,
-            "annotation_tsv": get(job.annotation_key).decode("utf-8", "replace"),
-        }
-        for job in peer
-    ]
-
-
-def _has_new(ctx: RecordingContext, escrow_id: int, jobs: Sequence[dict[str, Any]]) -> bool:
-    with ctx.sessions() as session:
-        known = set(
-            session.execute(
-                select(results.c.assignment_id).where(results.c.escrow_id == escrow_id)
-            ).scalars()
-        )
-    return any(str(j["assignment_id"]) not in known for j in jobs)
 
 
 def _score_new(
@@ -412,8 +341,8 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
         "validation_meta.json": final.dump(validation_meta),
         "payouts.json": final.dump(payouts_doc),
     }
-    files.update(_dataset_exports(ctx, manifest, rows_out))
-    url, digest = publish_results(ctx, escrow, state, files)
+    files.update(publish.dataset_exports(ctx, manifest, rows_out))
+    url, digest = publish.publish_results(ctx, escrow, state, files)
     with transaction(ctx.sessions) as session:
         session.execute(
             update(escrows)
@@ -429,75 +358,3 @@ def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:
     log.info(
         "escrow %s: results %s (%s), %s reserved", escrow.escrow_address, url, digest, reserved
     )
-
-
-RESULTS = "resulting_annotations.zip"
-META = "validation_meta.json"
-
-
-def publish_results(
-    ctx: RecordingContext, escrow: Any, state: EscrowState, files: dict[str, bytes]
-) -> tuple[str, str]:
-    """The results folder as HUMAN's reputation oracle reads it: `resulting_annotations.zip`
-    (everything) and `validation_meta.json` (plus `payouts.json`) under `{escrow}@{chain}/`,
-    readable without credentials, PGP-encrypted to the reputation oracle's and launcher's
-    KVStore `public_key` when the reputation oracle publishes one. Returns the folder URL
-    (no trailing slash: the reputation oracle appends `/<file>`) and the sha256 of the zip's
-    stored bytes, which `storeResults` records."""
-    recipients = _result_keys(ctx, state)
-    stored = {
-        RESULTS: final.archive(files),
-        META: files["validation_meta.json"],
-        "payouts.json": files["payouts.json"],
-    }
-    if recipients:
-        stored = {name: pgp.encrypt(data, recipients) for name, data in stored.items()}
-    base = prefix(escrow.chain_id, escrow.escrow_address)
-    bucket = ctx.settings.storage_bucket
-    ctx.storage.ensure_bucket(bucket, public_read=True, listable=False)
-    for name, data in stored.items():
-        kind = "application/zip" if name == RESULTS and not recipients else "application/json"
-        ctx.storage.put(bucket, f"{base}/{name}", data, "text/plain" if recipients else kind)
-    root = ctx.settings.results_public_url
-    folder = f"{root.rstrip('/')}/{base}" if root else ctx.storage.public_url(bucket, base)
-    return folder, hashlib.sha256(stored[RESULTS]).hexdigest()
-
-
-def _result_keys(ctx: RecordingContext, state: EscrowState) -> list[str]:
-    """The reputation oracle's and launcher's published PGP keys; none unless the
-    reputation oracle (the reader that pays) publishes one."""
-    keys = []
-    for address in (state.reputation_oracle, state.launcher):
-        key = ctx.chain.kv_get(address, "public_key")
-        if key.strip():
-            keys.append(key)
-        elif address == state.reputation_oracle:
-            return []
-    return keys
-
-
-def _dataset_exports(
-    ctx: RecordingContext, manifest: Manifest, rows: Sequence[dict[str, Any]]
-) -> dict[str, bytes]:
-    """The dataset layouts the manifest asks for, cut from the requester's source audio,
-    as archive members under exports/<format>/."""
-    formats = manifest.annotation.details.export_formats
-    if not formats or not rows:
-        return {}
-    segments = [ExportSegment.from_row(r) for r in rows]
-    media = manifest.data.bucket("media_url")
-    source = ObjectStorage.for_bucket(media, ctx.policy)
-    out: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        local = {}
-        for name in sorted({s.file for s in segments}):
-            path = folder / "media" / name.replace("/", "__")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(source.get(media.bucket_name, media.key(name)))
-            local[name] = path
-        for fmt in formats:
-            done = export(fmt, segments, local.__getitem__, folder / fmt)
-            for file in done.files:
-                out[f"exports/{fmt}/{file.relative_to(done.root).as_posix()}"] = file.read_bytes()
-    return out
