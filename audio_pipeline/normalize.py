@@ -44,6 +44,8 @@ class _PunctuationTable(dict[int, int | None]):
     def __init__(self, keep: str = "") -> None:
         super().__init__()
         self.keep = {ord(c) for c in keep}
+        if self.keep:  # curly apostrophes become the plain one in the same pass
+            self.update({0x2019: 0x27, 0x2018: 0x27, 0x02BC: 0x27})
 
     def __missing__(self, code: int) -> int:
         cat = unicodedata.category(chr(code))
@@ -59,10 +61,10 @@ _LONE_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
 
 def _basic(text: str) -> str:
     """`basic` on text that is already NFKC."""
-    text = text.translate(_APOSTROPHES).casefold()
+    text = text.casefold()
     if "[" in text or "(" in text or "<" in text:
         text = _BRACKETS.sub(" ", text)
-    text = text.translate(_PUNCTUATION)
+    text = text.translate(_PUNCTUATION)  # apostrophes unified in the same pass
     if "'" in text:
         text = _LONE_APOSTROPHE.sub(" ", text)
     return " ".join(text.split())

@@ -366,15 +366,22 @@ def boundary_miss(m: Match, tolerance_ms: int) -> str | None:
     if not m.hypotheses:
         return None
     ref = m.reference
-    start = min(h.start_ms for h in m.hypotheses)
-    end = max(h.end_ms for h in m.hypotheses)
-    tol = f"tolerance {tolerance_ms / 1000:.2f} s"
-    at = f"reference at {ref.start_ms / 1000:.1f}-{ref.end_ms / 1000:.1f} s"
-    for name, got, want in (("starts", start, ref.start_ms), ("ends", end, ref.end_ms)):
-        if abs(got - want) > tolerance_ms:
-            way = "after" if got > want else "before"
-            return f"segment {name} {abs(got - want) / 1000:.2f} s {way} the {at}, {tol}"
-    return None
+    hyps = m.hypotheses
+    start = hyps[0].start_ms if len(hyps) == 1 else min(h.start_ms for h in hyps)
+    end = hyps[0].end_ms if len(hyps) == 1 else max(h.end_ms for h in hyps)
+    if abs(start - ref.start_ms) <= tolerance_ms and abs(end - ref.end_ms) <= tolerance_ms:
+        return None
+    name, got, want = (
+        ("starts", start, ref.start_ms)
+        if abs(start - ref.start_ms) > tolerance_ms
+        else ("ends", end, ref.end_ms)
+    )
+    way = "after" if got > want else "before"
+    at = f"{ref.start_ms / 1000:.1f}-{ref.end_ms / 1000:.1f} s"
+    return (
+        f"segment {name} {abs(got - want) / 1000:.2f} s {way} the reference at {at}, "
+        f"tolerance {tolerance_ms / 1000:.2f} s"
+    )
 
 
 def _label_and_bounds_ok(m: Match, tolerance_ms: int) -> bool:

@@ -22,6 +22,7 @@ from audio_pipeline.validation import (
 )
 
 SEGMENTS = 10_000
+ROUNDS = 5
 PER_ASSIGNMENT = 20
 WORDS = [
     "the",
@@ -103,19 +104,21 @@ def main() -> None:
     spec = ValidationSpec("wer", 0.3, rules, "en", 200)
     zones = [(0, PER_ASSIGNMENT * 4000)]
 
-    started = time.perf_counter()
-    for refs, hyps in data:
-        score_assignment(hyps, refs, zones, spec)
-    ours = time.perf_counter() - started
-
     pairs = [
         ([english(r.text) for r in refs], [english(h.transcription) for h in hyps])
         for refs, hyps in data
     ]
-    started = time.perf_counter()
-    for r, h in pairs:
-        jiwer.wer(r, h)
-    bare = time.perf_counter() - started
+    # Best of five rounds each, interleaved, so a busy moment of the machine hits both.
+    ours = bare = float("inf")
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        for refs, hyps in data:
+            score_assignment(hyps, refs, zones, spec)
+        ours = min(ours, time.perf_counter() - started)
+        started = time.perf_counter()
+        for r, h in pairs:
+            jiwer.wer(r, h)
+        bare = min(bare, time.perf_counter() - started)
 
     print(f"scoring {SEGMENTS} segments in {len(data)} assignments: {ours:.3f} s "
           f"({SEGMENTS / ours:,.0f} segments/s)")  # fmt: skip
