@@ -332,3 +332,26 @@ def test_after_the_last_iteration_the_escrow_finishes_with_what_was_accepted(
     paid = {p["wallet"]: int(p["amount"]) for p in payouts["payouts"]}
     assert payouts_by_rule(meta, state.reserved_funds) == paid
     assert assignment_status(exchange, sloppy_one) == "completed"  # never sent back
+
+
+def test_the_launchers_cancellation_request_stops_the_recording_oracle(
+    market: dict[str, Any], job_data: JobData
+) -> None:
+    """HUMAN's job launcher sends `cancellation_requested` to both oracles once it has asked
+    the chain to cancel: the recording oracle scores and stores nothing more."""
+    from audio_oracles.requester import notify
+
+    m = market
+    recording: RecordingContext = m["recording"]
+    launched = launch(m["requester"], manifest(), Decimal(20), job_data.root)
+    escrow = launched.escrow_address
+    launcher = Chain(m["chain"], key(accounts.JOB_LAUNCHER))
+    target = accounts.account(accounts.RECORDING_ORACLE).address
+    launcher.request_cancellation(escrow)
+    assert notify(m["requester"], launcher, escrow, "cancellation_requested", target) is None
+    wait_for(lambda: escrow_status(recording, recorded, escrow) == "canceled", 30, "canceled")
+    with recording.sessions() as s:
+        (row,) = s.execute(
+            select(recording_events.inbox).where(recording_events.inbox.c.escrow_address == escrow)
+        ).all()
+    assert (row.event_type, row.status) == ("cancellation_requested", "done")
