@@ -180,7 +180,7 @@ def annotation_routes(
     ) -> dict[str, Any]:
         row = editable(token, assignment_id)
         labels = {lb.name for lb in Annotation.model_validate(row.manifest["annotation"]).labels}
-        last = row.duration_ms - 1  # CVAT refuses stop == size
+        last = row.duration_ms  # CVAT takes stop up to its size (the job's frames)
         for n, seg in enumerate(sorted(body.segments, key=lambda s: s.start_ms), start=1):
             if seg.label not in labels:
                 raise HTTPException(422, f"segment {n}: label '{seg.label}' is not in this job")

@@ -14,6 +14,7 @@ from exchange_oracle.db import events
 from exchange_oracle.lifecycle import (
     SIGNATURE_HEADER,
     CvatWebhookRejected,
+    completes,
     job_completed_in_cvat,
     verify_cvat_webhook,
 )
@@ -81,9 +82,11 @@ def create_app(
 
         def run() -> str:
             doc = verify_cvat_webhook(ctx.sessions, raw, signature)
-            if doc.get("event") != "update:job" or doc["job"].get("state") != "completed":
-                return "ignored"
-            result, finished_escrow = job_completed_in_cvat(ctx.sessions, int(doc["job"]["id"]))
+            if not completes(doc):
+                return "ignored"  # a save, an assignment, a stage: not a completion
+            result, finished_escrow = job_completed_in_cvat(
+                ctx.sessions, int(doc["job"]["id"]), int(doc["job"]["project_id"])
+            )
             if finished_escrow is not None:
                 try:
                     export_later(finished_escrow)

@@ -378,6 +378,17 @@ def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason
             )
 
 
+@dataclass(frozen=True)
+class Published:
+    """One clip as the oracle and CVAT hold it."""
+
+    key: str  # the clip's MP3 in the oracle's bucket
+    task_id: int
+    job_id: int
+    frames: int  # the job's length in ms: CVAT's count, never past our audio
+    segments: list[tuple[int, int]]  # VAD pre-segments, clip ms
+
+
 def publish_clip(
     storage: ObjectStorage,
     bucket: str,
@@ -389,10 +400,11 @@ def publish_clip(
     project_id: int,
     label_id: int,
     vad: VadParams,
-) -> tuple[str, int, int, list[tuple[int, int]]]:
+) -> Published:
     """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks, and make
-    its CVAT task holding the VAD pre-segments as `auto` intervals. Returns the clip's key,
-    the CVAT task and job ids, and the pre-segments in clip milliseconds."""
+    its CVAT task holding the VAD pre-segments as `auto` intervals. CVAT counts the clip's
+    frames itself (its audio stream's duration less the encoder's start time, some 50 ms
+    short of a decode), and an interval may end at that count."""
     mp3, pcm, rate = audio
     key = f"{base}/clips/{index:04d}.mp3"
     storage.put(bucket, key, mp3, "audio/mpeg")
@@ -403,21 +415,21 @@ def publish_clip(
             bucket, f"{base}/peaks/{index:04d}-{zoom}.json", buf.getvalue().encode(),
             "application/json",
         )  # fmt: skip
-    task_id, job_id = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
-    last = duration_ms - 1
+    task_id, job_id, size = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
+    frames = min(duration_ms, size)
     segments = [
-        (round(s.start * 1000), min(round(s.end * 1000), last))
-        for s in detect_speech(pcm, rate, vad)
+        (a, b)
+        for a, b in (
+            (round(s.start * 1000), min(round(s.end * 1000), frames))
+            for s in detect_speech(pcm, rate, vad)
+        )
+        if b > a
     ]
     cvat.put_intervals(
         job_id,
-        [
-            {"label_id": label_id, "start": a, "stop": b, "source": "auto"}
-            for a, b in segments
-            if b > a
-        ],
+        [{"label_id": label_id, "start": a, "stop": b, "source": "auto"} for a, b in segments],
     )
-    return key, task_id, job_id, segments
+    return Published(key, task_id, job_id, frames, segments)
 
 
 def _make_jobs(
@@ -465,7 +477,7 @@ def _make_jobs(
                 json.dumps(tmap.to_dict()).encode(),
                 "application/json",
             )
-            key, task_id, job_id, segments = publish_clip(
+            clip_job = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
                 project_id, first.id, vad_params(details),
             )  # fmt: skip
@@ -489,13 +501,13 @@ def _make_jobs(
                         escrow_id=escrow_id,
                         clip_index=index,
                         status="free",
-                        duration_ms=tmap.duration_ms,
-                        clip_key=key,
+                        duration_ms=clip_job.frames,
+                        clip_key=clip_job.key,
                         time_map=tmap.to_dict(),
-                        pre_segments=[[a, b] for a, b in segments],
+                        pre_segments=[[a, b] for a, b in clip_job.segments],
                         honeypots=honeypots,
-                        cvat_task_id=task_id,
-                        cvat_job_id=job_id,
+                        cvat_task_id=clip_job.task_id,
+                        cvat_job_id=clip_job.job_id,
                         created_at=now(),
                         updated_at=now(),
                     )

@@ -1,21 +1,33 @@
 """The exchange oracle's one CVAT client, over cvat-sdk. Every create is preceded by a lookup
 by name, so a build that is retried after a crash finds what it made instead of making it
-twice."""
+twice.
+
+Checked against a real CVAT 2.73.0 (recorded exchanges) and CVAT's server code: worker
+accounts are made with names and found by username (CVAT's user search ignores e-mail);
+a task's size is CVAT's own (its audio stream's duration less its start time), never our
+decode; intervals may stop at `size`; read back, every attribute comes with its default
+(so a select attribute nobody chose is given an empty first value that reads as "unset");
+jobs are listed by type, since a ground-truth job lists first."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvat_sdk import Client, models
+from cvat_sdk import Client, Config, models
 
 from oracle_core.manifest import Annotation
 
+log = logging.getLogger(__name__)
 TRANSCRIPTION = "transcription"
+UNSET = ""  # the first value of a select attribute: nothing chosen yet
+CHECKED_VERSIONS = ("2.73.0",)  # CVAT releases this client was checked against
+_versions_seen: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -40,13 +52,18 @@ def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
             )
         for name in annotation.attributes_of(label):
             a = shared[name]
+            values = list(a.values)
+            if a.type in ("select", "radio") and not a.default_value:
+                # CVAT fills every attribute with its default when it is read back: an
+                # empty first value keeps "not chosen" apart from a real choice.
+                values = [UNSET, *values]
             attrs.append(
                 models.AttributeRequest(
                     name=a.name,
                     mutable=True,
                     input_type=a.type,
-                    values=list(a.values),
-                    default_value=a.default_value or (a.values[0] if a.values else ""),
+                    values=values,
+                    default_value=a.default_value or (values[0] if values else ""),
                 )
             )
         labels.append(
@@ -57,7 +74,8 @@ def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
 
 class Cvat:
     def __init__(self, url: str, username: str, password: str, timeout_s: float = 60.0) -> None:
-        self.client = Client(url)
+        # cvat-sdk polls a task's creation every 5 s by default; real CVAT takes a few.
+        self.client = Client(url, config=Config(status_check_period=0.5))
         # A CVAT that stalls must not hold a worker forever: every request gets a deadline,
         # and the read timeout surfaces as a retryable error.
         rest = self.client.api_client.rest_client
@@ -70,6 +88,11 @@ class Cvat:
 
         rest.request = with_deadline
         self.client.login((username, password))
+        if url not in _versions_seen:
+            _versions_seen.add(url)
+            version = str(self.client.api_client.server_api.retrieve_about()[0].version)
+            checked = "checked" if version in CHECKED_VERSIONS else "not checked"
+            log.info("CVAT at %s is version %s (%s with this oracle)", url, version, checked)
 
     def close(self) -> None:
         self.client.close()
@@ -102,24 +125,25 @@ class Cvat:
                 type="project",
                 content_type="application/json",
                 secret=secret,
-                events=["update:job"],
+                events=["update:job"],  # also sent on every annotation save: see lifecycle
                 project_id=project_id,
                 enable_ssl=False,
             )
         )
         return int(hook.id)
 
-    def ensure_task(self, project_id: int, name: str, mp3: bytes) -> tuple[int, int]:
-        """(task id, job id) of the task holding this clip; creates it if it is not there."""
+    def ensure_task(self, project_id: int, name: str, mp3: bytes) -> tuple[int, int, int]:
+        """(task id, job id, size in ms as CVAT counts it) of the task holding this clip;
+        creates it if it is not there."""
         page, _ = self.client.api_client.tasks_api.list(
             project_id=project_id, name=name, page_size=100
         )
         for existing in page.results:
             if existing.name != name:
                 continue
-            if existing.size:
-                jobs, _ = self.client.api_client.jobs_api.list(task_id=existing.id)
-                return int(existing.id), int(jobs.results[0].id)
+            size = existing.get("size")  # absent until the task's data has arrived
+            if size:
+                return int(existing.id), self.annotation_job(int(existing.id)), int(size)
             # Created, but its data never arrived (a crash mid-upload): start it again.
             self.client.tasks.remove_by_ids([existing.id])
         with tempfile.TemporaryDirectory() as tmp:
@@ -128,8 +152,13 @@ class Cvat:
             task = self.client.tasks.create_from_data(
                 models.TaskWriteRequest(name=name, project_id=project_id), resources=[path]
             )
-        (job,) = task.get_jobs()
-        return int(task.id), int(job.id)
+        task.fetch()
+        return int(task.id), self.annotation_job(int(task.id)), int(task.size)
+
+    def annotation_job(self, task_id: int) -> int:
+        """The task's annotation job (a ground-truth job, when there is one, lists first)."""
+        page, _ = self.client.api_client.jobs_api.list(task_id=task_id, type="annotation")
+        return int(page.results[0].id)
 
     def put_intervals(self, job_id: int, intervals: Sequence[dict[str, Any]]) -> None:
         self.client.api_client.jobs_api.update_annotations(
@@ -189,9 +218,12 @@ class Cvat:
                 "start": int(i.start),
                 "stop": None if i.stop is None else int(i.stop),
                 "source": str(getattr(i, "source", "manual") or "manual"),
-                "score": float(getattr(i, "score", 1.0) or 1.0),
+                "score": 1.0 if getattr(i, "score", None) is None else float(i.score),
+                # CVAT returns every attribute, unset ones at their default: "" is unset.
                 "attributes": [
-                    {"spec_id": int(a.spec_id), "value": str(a.value)} for a in i.attributes
+                    {"spec_id": int(a.spec_id), "value": str(a.value)}
+                    for a in i.attributes
+                    if str(a.value) != UNSET
                 ],
             }
             for i in (data.intervals or [])
@@ -212,27 +244,30 @@ class Cvat:
         return str(job.state)
 
     def register_user(self, username: str, email: str, password: str) -> int:
-        """A CVAT account for a worker (CVAT's own sign-up endpoint)."""
-        import json
-
-        reply = self.client.api_client.rest_client.POST(
+        """A CVAT account for a worker, through CVAT's sign-up endpoint. CVAT refuses blank
+        names and answers without the new user's id, so the id is looked up by username."""
+        self.client.api_client.rest_client.POST(
             f"{self.client.api_map.host}/api/auth/register",
             body={
                 "username": username,
                 "email": email,
                 "password1": password,
                 "password2": password,
-                "first_name": "",
-                "last_name": "",
+                "first_name": "HUMAN",
+                "last_name": "worker",
             },
             headers={"Content-Type": "application/json"},
-        )
-        return int(json.loads(reply.data)["id"])
+        )  # 201 without an id; anything but 2xx raises ApiException
+        found = self.find_user(username)
+        if found is None:
+            raise LookupError(f"CVAT registered {username} but does not list it")
+        return found
 
-    def find_user(self, email: str) -> int | None:
-        page, _ = self.client.api_client.users_api.list(search=email, page_size=10)
+    def find_user(self, username: str) -> int | None:
+        """A user by exact username (CVAT searches usernames and names, not e-mails)."""
+        page, _ = self.client.api_client.users_api.list(search=username, page_size=100)
         for user in page.results:
-            if getattr(user, "email", None) == email:
+            if user.username == username:
                 return int(user.id)
         return None
 

@@ -54,17 +54,37 @@ def verify_cvat_webhook(
     return dict(doc)
 
 
+def completes(doc: dict[str, Any]) -> bool:
+    """Whether an `update:job` delivery is the job's move to completed. CVAT (2.7x) also
+    sends `update:job` on every annotation save, and says what changed in `changes`; an
+    older CVAT without `changes` says what the state was in `before_update`."""
+    if doc.get("event") != "update:job" or doc.get("job", {}).get("state") != "completed":
+        return False
+    changes = doc.get("changes")
+    if isinstance(changes, dict):
+        return (changes.get("state") or {}).get("to") == "completed"
+    before = doc.get("before_update") or {}
+    return "state" in before and before["state"] != "completed"
+
+
 def job_completed_in_cvat(
-    sessions: sessionmaker[Session], cvat_job_id: int
+    sessions: sessionmaker[Session], cvat_job_id: int, project_id: int | None = None
 ) -> tuple[str, int | None]:
     """The active assignment of this CVAT job is done, if it has not expired. Returns what
-    happened and, when this finished the escrow's last job, the escrow's id to export."""
+    happened and, when this finished the escrow's last job, the escrow's id to export. With
+    `project_id` (a webhook's), the job must belong to that project's escrow."""
     with sessions() as session, session.begin():
         job = session.execute(
             select(jobs).where(jobs.c.cvat_job_id == cvat_job_id).with_for_update()
         ).first()
         if job is None:
             return "unknown job", None
+        if project_id is not None:
+            owner = session.execute(
+                select(escrows.c.cvat_project_id).where(escrows.c.id == job.escrow_id)
+            ).scalar()
+            if owner != project_id:
+                return "job of another project", None
         active = session.execute(
             select(assignments).where(
                 assignments.c.job_id == job.id, assignments.c.status == "active"

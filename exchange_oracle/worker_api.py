@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from cvat_sdk.api_client.exceptions import ApiException as CvatApiError
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr, field_serializer
@@ -118,6 +119,12 @@ def paged(page: int, page_size: int, total: int, results: list[Any]) -> dict[str
 
 def hmt(base_units: str | None) -> str:
     return str(Decimal(base_units or 0) / Decimal(10**18))
+
+
+def cvat_username(wallet: str) -> str:
+    """The worker's CVAT username: the whole wallet, so no two workers share one (CVAT finds
+    users by username, never by e-mail)."""
+    return f"w{wallet.lower().removeprefix('0x')}"
 
 
 def selected_fields(fields: list[str] | None) -> tuple[str, ...]:
@@ -280,11 +287,21 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             ).first()
         if existing is not None and existing.cvat_user_id is not None:
             return {"wallet_address": wallet, "email": existing.email, "registered": True}
+        username = cvat_username(wallet)
         cvat = ctx.cvat()
         try:
-            user_id = cvat.find_user(email) or cvat.register_user(
-                f"w{wallet.lower()[2:14]}", email, secrets.token_urlsafe(18)
-            )
+            user_id = cvat.find_user(username)
+            if user_id is None:
+                # CVAT needs an e-mail, unique, and never writes to it here: the worker's own
+                # stays with us; CVAT gets one made from the wallet.
+                try:
+                    user_id = cvat.register_user(
+                        username, f"{username}@workers.invalid", secrets.token_urlsafe(18)
+                    )
+                except CvatApiError:  # registered concurrently by another request
+                    user_id = cvat.find_user(username)
+                    if user_id is None:
+                        raise HTTPException(502, "CVAT refused the worker's account") from None
         finally:
             cvat.close()
         with ctx.sessions() as session, session.begin():
@@ -294,7 +311,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                         wallet_address=wallet,
                         email=email,
                         cvat_user_id=user_id,
-                        cvat_username=f"w{wallet.lower()[2:14]}",
+                        cvat_username=username,
                         created_at=datetime.now().astimezone(),
                     )
                 )

@@ -42,7 +42,7 @@ def seed_clip_job(
             cvat.ensure_webhook(project_id, webhook_url, webhook_secret)
         label_id = cvat.labels(project_id)[annotation.labels[0].name].id
         duration_ms = len(pcm) * 1000 // rate
-        key, task_id, job_id, segments = publish_clip(
+        published = publish_clip(
             ctx.storage, bucket, cvat, base, 0, (encode_mp3(pcm, rate), pcm, rate), duration_ms,
             project_id, label_id, vad_params(annotation.details),
         )  # fmt: skip
@@ -71,13 +71,13 @@ def seed_clip_job(
                 escrow_id=escrow_id,
                 clip_index=0,
                 status="free",
-                duration_ms=duration_ms,
-                clip_key=key,
+                duration_ms=published.frames,
+                clip_key=published.key,
                 time_map={},
-                pre_segments=[[a, b] for a, b in segments],
+                pre_segments=[[a, b] for a, b in published.segments],
                 honeypots=[],
-                cvat_task_id=task_id,
-                cvat_job_id=job_id,
+                cvat_task_id=published.task_id,
+                cvat_job_id=published.job_id,
                 created_at=now,
                 updated_at=now,
             )

@@ -1,4 +1,6 @@
-"""The CVAT test double's state: JSON documents per kind in one SQLite file, one writer lock."""
+"""The CVAT test double's state: JSON documents per kind in one SQLite file, one writer lock.
+Ids come from sequences that never go back, as CVAT's do: a deleted object's id is never
+given again (an old request id must never name a new task)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-KINDS = ("users", "projects", "labels", "tasks", "jobs", "annotations", "webhooks", "requests")
+KINDS = (
+    "users",
+    "projects",
+    "labels",
+    "tasks",
+    "jobs",
+    "annotations",
+    "webhooks",
+    "deliveries",
+    "requests",
+)
 
 
 class Store:
@@ -20,9 +32,13 @@ class Store:
         with self._lock:
             for kind in KINDS:
                 self._db.execute(
-                    f"CREATE TABLE IF NOT EXISTS {kind} (id INTEGER PRIMARY KEY, doc TEXT NOT NULL)"
+                    f"CREATE TABLE IF NOT EXISTS {kind} "
+                    "(id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL)"
                 )
             self._db.execute("CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER)"
+            )
             self._db.commit()
 
     @contextmanager
@@ -34,6 +50,17 @@ class Store:
             except BaseException:
                 self._db.rollback()
                 raise
+
+    def next_id(self, name: str) -> int:
+        """The next number of a global sequence (attribute specs, intervals, shapes, data)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sequences (name, value) VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+            row = self._db.execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()
+            return int(row[0])
 
     def insert(self, kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -119,16 +119,14 @@ def test_an_escrow_becomes_listed_jobs_with_vad_pre_segments(
         assert project.tasks.count == count
         for row in rows:
             job = client.jobs.retrieve(row.cvat_job_id)
-            assert (
-                job.stop_frame == row.duration_ms - 1 or abs(job.stop_frame - row.duration_ms) < 60
-            )
-            _, chunk = client.api_client.tasks_api.retrieve_data(
-                job.task_id, type="chunk", number=0, quality="original", _parse_response=False
-            )
+            # The job is as long as CVAT counts the clip (its stream less the encoder's
+            # start), a little short of our decode; every interval fits inside it.
+            assert job.stop_frame == row.duration_ms - 1
+            assert row.duration_ms <= row.time_map["duration_ms"] < row.duration_ms + 100
             clip = tmp_path / f"clip{row.clip_index}.mp3"
-            clip.write_bytes(chunk.data)
-            assert clip.read_bytes() == ctx.storage.get("exchange", row.clip_key)
+            clip.write_bytes(ctx.storage.get("exchange", row.clip_key))
             intervals = job.get_annotations().intervals
+            assert all(i.stop <= row.duration_ms for i in intervals)
             assert intervals and all(str(i.source) == "auto" for i in intervals)
             heard = detect_speech(decode(clip))
             assert len(heard) == len(intervals)

@@ -1,8 +1,7 @@
-"""Contract test of the CVAT test double: cvat-sdk's own client and models, over HTTP.
-
-Every call below deserializes the double's answer through cvat-sdk 2.80's generated
-models (with their type checks), so a shape the real CVAT would not send fails here.
-"""
+"""Contract tests of the CVAT test double against what a real CVAT 2.73.0 server answered
+to the same requests (recorded 2026-12-02; the facts are restated here in our words, the
+recordings are not read). cvat-sdk 2.80's own client and models talk to the double where
+the oracle uses them, so a shape CVAT would not send fails its type checks too."""
 
 from __future__ import annotations
 
@@ -13,22 +12,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
+import httpx
 import numpy as np
 import pytest
 from cvat_sdk import Client, models
-from cvat_sdk.api_client.exceptions import ApiException
 from cvat_sdk.core.exceptions import BackgroundRequestException
 from fastapi import FastAPI, Request
 
-from audio_pipeline import encode_mp3
-from sandbox.cvat_double import create_app
+from audio_pipeline import decode, encode_mp3
 from tests.integration.conftest import free_port, serve, wait_for
 
 pytestmark = pytest.mark.integration
+CVAT_JSON = "application/vnd.cvat+json"
 
 
 @pytest.fixture(scope="module")
 def cvat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from sandbox.cvat_double import create_app
+
     port = free_port()
     app = create_app(tmp_path_factory.mktemp("cvat") / "cvat.db", f"http://127.0.0.1:{port}")
     with serve(app, port=port) as url:
@@ -37,7 +39,7 @@ def cvat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def client(cvat_url: str) -> Iterator[Client]:
-    with Client(cvat_url) as c:  # checks the server version through the About model
+    with Client(cvat_url) as c:
         c.login(("admin", "admin-password"))
         yield c
 
@@ -51,7 +53,20 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def project_spec(name: str = "escrow 0xabc") -> models.ProjectWriteRequest:
+class Raw:
+    """Plain HTTP with a user's token, for what cvat-sdk would refuse to send."""
+
+    def __init__(self, url: str, username: str = "admin", password: str = "admin-password"):
+        self.url = url
+        key = httpx.post(f"{url}/api/auth/login", json={"username": username, "password": password})
+        self.headers = {"Authorization": f"Token {key.json()['key']}"}
+
+    def __call__(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kw)
+
+
+def project_spec(name: str) -> models.ProjectWriteRequest:
     return models.ProjectWriteRequest(
         name=name,
         labels=[
@@ -63,10 +78,11 @@ def project_spec(name: str = "escrow 0xabc") -> models.ProjectWriteRequest:
                         name="transcription", mutable=True, input_type="text", values=[]
                     ),
                     models.AttributeRequest(
-                        name="gender",
+                        name="quality",
                         mutable=True,
                         input_type="select",
-                        values=["male", "female", "other"],
+                        values=["clean", "noisy"],
+                        default_value="clean",
                     ),
                 ],
             ),
@@ -74,49 +90,130 @@ def project_spec(name: str = "escrow 0xabc") -> models.ProjectWriteRequest:
     )
 
 
-def test_the_audio_task_flow_through_cvat_sdk(client: Client, clip: Path) -> None:
-    project = client.projects.create(project_spec())
-    labels = project.get_labels()
-    assert [lb.name for lb in labels] == ["speech"]
-    speech = labels[0]
-    specs = {a.name: a.id for a in speech.attributes}
-
+def new_task(client: Client, clip: Path, name: str) -> tuple[Any, Any, Any]:
+    project = client.projects.create(project_spec(name))
     task = client.tasks.create_from_data(
-        models.TaskWriteRequest(name="clip 1", project_id=project.id), resources=[clip]
+        models.TaskWriteRequest(name=name, project_id=project.id), resources=[clip]
     )
-    assert task.size == 3000 and task.media_type == "audio" and task.dimension == "1d"
-    meta = task.get_meta()
-    assert (meta.start_frame, meta.stop_frame) == (0, 2999)
     (job,) = task.get_jobs()
-    assert (job.start_frame, job.stop_frame, job.state) == (0, 2999, "new")
-    _, chunk = client.api_client.tasks_api.retrieve_data(
-        task.id, type="chunk", number=0, quality="original", _parse_response=False
-    )
-    assert chunk.data == clip.read_bytes()
-
-    client.api_client.jobs_api.update_annotations(
-        job.id,
-        labeled_data_request=models.LabeledDataRequest(
-            intervals=[
-                models.LabeledIntervalRequest(
-                    label_id=speech.id,
-                    start=100,
-                    stop=900,
-                    source="auto",
-                    attributes=[
-                        models.AttributeValRequest(spec_id=specs["transcription"], value="hello"),
-                        models.AttributeValRequest(spec_id=specs["gender"], value="female"),
-                    ],
-                )
-            ]
-        ),
-    )
-    fetched = client.jobs.retrieve(job.id).get_annotations()  # LabeledData, type-checked
-    assert [(i.start, i.stop, i.source) for i in fetched.intervals] == [(100, 900, "auto")]
-    assert {a.value for a in fetched.intervals[0].attributes} == {"hello", "female"}
+    return project, task, job
 
 
-def test_webhooks_are_signed_like_cvat(client: Client, clip: Path) -> None:
+def register(cvat_url: str, name: str) -> Raw:
+    reply = httpx.post(
+        f"{cvat_url}/api/auth/register",
+        json={"username": name, "email": f"{name}@w.test", "password1": f"pw-{name}1!",
+              "password2": f"pw-{name}1!", "first_name": "W", "last_name": "Orker"},
+    )  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    return Raw(cvat_url, name, f"pw-{name}1!")
+
+
+def user_id(raw: Raw, username: str) -> int:
+    found = raw("GET", "/api/users", params={"search": username}).json()["results"]
+    return int(next(u["id"] for u in found if u["username"] == username))
+
+
+def test_server_answers_as_cvat_2_73_in_its_media_type(cvat_url: str) -> None:
+    about = httpx.get(f"{cvat_url}/api/server/about")  # anonymous
+    assert about.headers["content-type"] == CVAT_JSON
+    assert about.json()["version"] == "2.73.0"
+    assert httpx.get(f"{cvat_url}/api/jobs").json() == {
+        "detail": "Authentication credentials were not provided."
+    }
+
+
+def test_sign_up_refuses_blank_names_answers_without_an_id_and_search_ignores_email(
+    cvat_url: str,
+) -> None:
+    blank = httpx.post(
+        f"{cvat_url}/api/auth/register",
+        json={"username": "nobody", "email": "n@w.test", "password1": "Pw-12345!",
+              "password2": "Pw-12345!", "first_name": "", "last_name": ""},
+    )  # fmt: skip
+    assert blank.status_code == 400
+    assert blank.json() == {
+        "first_name": ["This field may not be blank."],
+        "last_name": ["This field may not be blank."],
+    }
+    made = httpx.post(
+        f"{cvat_url}/api/auth/register",
+        json={"username": "wsearch", "email": "wsearch@w.test", "password1": "Pw-12345!",
+              "password2": "Pw-12345!", "first_name": "W", "last_name": "Orker"},
+    ).json()  # fmt: skip
+    assert "id" not in made and made["key"] and made["first_name"] == "W"
+    raw = Raw(cvat_url)
+    assert raw("GET", "/api/users", params={"search": "wsearch@w.test"}).json()["count"] == 0
+    assert user_id(raw, "wsearch") > 1
+
+
+def test_the_size_is_the_streams_duration_less_its_start_not_a_decode(
+    client: Client, clip: Path
+) -> None:
+    _, task, job = new_task(client, clip, "size")
+    with av.open(str(clip)) as container:
+        stream = container.streams.audio[0]
+        expected = int((stream.duration - (stream.start_time or 0)) * stream.time_base * 1000)
+    decoded_ms = len(decode(clip)) // 16
+    assert task.size == expected < decoded_ms  # CVAT counts short of the decoded length
+    assert (task.media_type, task.dimension, task.mode) == ("audio", "1d", "interpolation")
+    assert (job.start_frame, job.stop_frame, job.state) == (0, task.size - 1, "new")
+    meta = task.get_meta()
+    assert meta.storage == "local" and [f.name for f in meta.frames] == ["clip.mp3"]
+
+
+def test_bounds_allow_stop_at_size_and_refuse_the_rest_in_cvats_words(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    project, task, job = new_task(client, clip, "bounds")
+    label = project.get_labels()[0]
+    raw, size = Raw(cvat_url), task.size
+
+    def put(start: int, stop: int | None, **extra: Any) -> httpx.Response:
+        body = {"intervals": [{"label_id": label.id, "start": start, "stop": stop, **extra}]}
+        return raw("PUT", f"/api/jobs/{job.id}/annotations", json=body)
+
+    assert put(0, size).status_code == 200 and put(0, None).status_code == 200
+    assert put(2000, 1000).json() == ["Interval start must be <= stop, got [2000, 1000]"]
+    assert put(-5, 10).json() == {
+        "intervals": [{"start": ["Ensure this value is greater than or equal to 0."]}]
+    }
+    assert put(0, size + 48).json() == [
+        f"Interval start must be within [0, {size - 1}] and stop must be within [0, {size}], "
+        f"got [0, {size + 48}]"
+    ]
+    assert "got 'bogus'" in put(0, 10, source="bogus").json()["intervals"][0]["source"][0]
+
+
+def test_annotations_read_back_with_every_attribute_and_new_ids_each_time(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    project, _, job = new_task(client, clip, "attrs")
+    label = project.get_labels()[0]
+    specs = {a.name: a for a in label.attributes}
+    assert specs["transcription"].values == [""]  # sent as []
+    raw = Raw(cvat_url)
+    one = {"label_id": label.id, "start": 0, "stop": 100,
+           "attributes": [{"spec_id": specs["transcription"].id, "value": "hi"}]}  # fmt: skip
+    first = raw("PUT", f"/api/jobs/{job.id}/annotations", json={"intervals": [one]}).json()
+    again = raw("PUT", f"/api/jobs/{job.id}/annotations", json={"intervals": [one]}).json()
+    assert first["version"] == again["version"] == 0
+    assert again["intervals"][0]["id"] > first["intervals"][0]["id"]
+    read = client.jobs.retrieve(job.id).get_annotations()  # LabeledData, type-checked
+    (interval,) = read.intervals
+    assert [(a.spec_id, a.value) for a in interval.attributes] == [
+        (specs["transcription"].id, "hi"),
+        (specs["quality"].id, "clean"),  # not sent: its default
+    ]
+    created = raw("PATCH", f"/api/jobs/{job.id}/annotations", params={"action": "create"},
+                  json={"intervals": [{**one, "start": 200, "stop": 300}]}).json()  # fmt: skip
+    assert created["intervals"][0]["id"] > again["intervals"][0]["id"]
+    by_id_only = raw("PATCH", f"/api/jobs/{job.id}/annotations", params={"action": "delete"},
+                     json={"intervals": [{"id": created["intervals"][0]["id"]}]})  # fmt: skip
+    assert by_id_only.status_code == 400 and "label_id" in by_id_only.json()["intervals"][0]
+
+
+def test_update_job_is_sent_on_every_save_with_what_changed(client: Client, clip: Path) -> None:
     received: list[tuple[bytes, str]] = []
     receiver = FastAPI()
 
@@ -125,120 +222,167 @@ def test_webhooks_are_signed_like_cvat(client: Client, clip: Path) -> None:
         received.append((await request.body(), request.headers["x-signature-256"]))
         return {}
 
-    project = client.projects.create(project_spec("hooks"))
-    task = client.tasks.create_from_data(
-        models.TaskWriteRequest(name="c", project_id=project.id), resources=[clip]
-    )
-    (job,) = task.get_jobs()
+    project, _, job = new_task(client, clip, "hooks")
+    label = project.get_labels()[0]
     with serve(receiver) as url:
         webhook, _ = client.api_client.webhooks_api.create(
             models.WebhookWriteRequest(
-                target_url=f"{url}/cvat-webhook",
-                type="project",
-                content_type="application/json",
-                secret="s3cret",
-                events=["update:job"],
-                project_id=project.id,
+                target_url=f"{url}/cvat-webhook", type="project",
+                content_type="application/json", secret="s3cret",
+                events=["update:job", "create:task"], project_id=project.id,
             )
+        )  # fmt: skip
+        assert [str(e.value) for e in webhook.events] == ["create:task", "update:job"]
+        client.api_client.jobs_api.update_annotations(
+            job.id,
+            labeled_data_request=models.LabeledDataRequest(
+                intervals=[models.LabeledIntervalRequest(label_id=label.id, start=0, stop=10)]
+            ),
         )
-        assert [str(e.value) for e in webhook.events] == ["update:job"]
-        updated, _ = client.api_client.jobs_api.partial_update(
+        wait_for(lambda: len(received) == 1, what="the save's update:job")
+        client.api_client.jobs_api.partial_update(
             job.id, patched_job_write_request=models.PatchedJobWriteRequest(state="completed")
         )
-        assert str(updated.state) == "completed"
-        wait_for(lambda: received, what="webhook")
-    body, signature = received[0]
-    assert signature == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    doc = json.loads(body)
-    assert doc["event"] == "update:job" and doc["job"]["id"] == job.id
-    assert doc["before_update"] == {"state": "new"} and doc["webhook_id"] == webhook.id
+        wait_for(lambda: len(received) == 2, what="the state's update:job")
+    docs = [json.loads(body) for body, _ in received]
+    for body, signature in received:
+        assert signature == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    save, done = docs
+    assert list(save) == ["event", "webhook_id", "job", "sender", "before_update", "changes"]
+    assert set(save["before_update"]) == {"updated_date"} and set(save["changes"]) == {
+        "updated_date"
+    }
+    assert done["changes"]["state"] == {"from": "new", "to": "completed"}
+    assert done["before_update"]["state"] == "new"
 
 
-def test_cvat_rules_for_audio_are_enforced(client: Client, clip: Path, tmp_path: Path) -> None:
-    project = client.projects.create(project_spec("rules"))
+def test_a_new_stage_resets_the_state_and_assignment_is_reported_as_assignee_id(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    _, _, job = new_task(client, clip, "stage")
+    raw = Raw(cvat_url)
+    worker = register(cvat_url, "wstage")
+    assigned = raw("PATCH", f"/api/jobs/{job.id}", json={"assignee": user_id(raw, "wstage")})
+    assert assigned.json()["assignee"]["username"] == "wstage"
+    assert worker("PATCH", f"/api/jobs/{job.id}", json={"state": "completed"}).status_code == 200
+    moved = raw("PATCH", f"/api/jobs/{job.id}", json={"stage": "validation"}).json()
+    assert (moved["stage"], moved["status"], moved["state"]) == ("validation", "validation", "new")
+    bad = raw("PATCH", f"/api/jobs/{job.id}", json={"state": "bogus"})
+    assert bad.json() == {"state": ['"bogus" is not a valid choice.']}
+
+
+def test_a_ground_truth_job_lists_first_and_jobs_filter_by_type(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    _, task, job = new_task(client, clip, "gt")
+    raw = Raw(cvat_url)
+    extra = raw("POST", "/api/jobs", json={"type": "ground_truth", "task_id": task.id,
+                                            "frame_selection_method": "random_uniform",
+                                            "frame_count": 5})  # fmt: skip
+    assert extra.json() == [
+        'Fields "frame_selection_method", "frame_count" specified, but not used.'
+    ]
+    gt = raw("POST", "/api/jobs", json={"type": "ground_truth", "task_id": task.id})
+    assert gt.status_code == 201
+    listed = raw("GET", "/api/jobs", params={"task_id": task.id}).json()["results"]
+    assert [j["type"] for j in listed] == ["ground_truth", "annotation"]  # newest first
+    page, _ = client.api_client.jobs_api.list(task_id=task.id, type="annotation")
+    assert [j.id for j in page.results] == [job.id]
+
+
+def test_ids_are_never_given_again_after_a_delete(client: Client, clip: Path) -> None:
+    first, _, _ = new_task(client, clip, "ids-a")
+    client.api_client.projects_api.destroy(first.id)
+    second = client.projects.create(project_spec("ids-b"))
+    assert second.id > first.id
+
+
+def test_uploads_requests_and_chunks_behave_as_cvat(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    project = client.projects.create(project_spec("data"))
+    raw = Raw(cvat_url)
+    task = raw("POST", "/api/tasks", json={"name": "t", "project_id": project.id}).json()
+    assert "size" not in task and task["dimension"] == "" and task["data"] is None
+    path = f"/api/tasks/{task['id']}/data/"
+    assert raw("POST", path, headers={"Upload-Start": "true"}).status_code == 202
+    raw("POST", path, headers={"Upload-Multiple": "true"},
+        files={"client_files[0]": ("clip.mp3", clip.read_bytes())})  # fmt: skip
+    form = raw("POST", path, headers={"Upload-Finish": "true"},
+               data={"image_quality": "70"})  # fmt: skip
+    assert form.status_code == 415
+    finish = raw("POST", path, headers={"Upload-Finish": "true"},
+                 json={"image_quality": 70})  # fmt: skip
+    rq = finish.json()["rq_id"]
+    assert rq == f"action=create&target=task&target_id={task['id']}"
+    status = raw("GET", f"/api/requests/{rq}").json()
+    assert (status["status"], status["progress"]) == ("finished", 0.0) and status["expiry_date"]
+    wrong = raw("GET", path, params={"type": "chunk", "number": 1, "quality": "original"})
+    assert (
+        wrong.json() == "Invalid chunk number '1'. The chunk number should be in the [0, 0] range"
+    )
+    chunk = raw("GET", path, params={"type": "chunk", "number": 0, "quality": "original"})
+    assert chunk.headers["content-type"] == "audio/mpeg" and chunk.content != clip.read_bytes()
     with pytest.raises(BackgroundRequestException, match="segment_size"):
         client.tasks.create_from_data(
             models.TaskWriteRequest(name="s", project_id=project.id, segment_size=500),
             resources=[clip],
         )
-    second = tmp_path / "second.mp3"
-    second.write_bytes(clip.read_bytes())
-    with pytest.raises(BackgroundRequestException, match="exactly one file"):
-        client.tasks.create_from_data(
-            models.TaskWriteRequest(name="two", project_id=project.id), resources=[clip, second]
-        )
-    task = client.tasks.create_from_data(
-        models.TaskWriteRequest(name="ok", project_id=project.id), resources=[clip]
-    )
-    (job,) = task.get_jobs()
+
+
+def test_generic_tsv_export_and_import_as_cvat_writes_and_reads_them(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    project, task, job = new_task(client, clip, "tsv")
     label = project.get_labels()[0]
-    # Raw JSON: cvat-sdk would refuse some of these before sending; the double must too.
-    # stop == size (3000) is refused, as CVAT's server tests show.
-    for start, stop in ((-1, 10), (10, 10), (20, 10), (10, 3000)):
-        with pytest.raises(ApiException) as err:
-            client.api_client.rest_client.PUT(
-                f"{client.api_map.host}/api/jobs/{job.id}/annotations",
-                body={"intervals": [{"label_id": label.id, "start": start, "stop": stop}]},
-                headers={"Content-Type": "application/json", **_auth(client)},
-            )
-        assert err.value.status == 400
-    with pytest.raises(ApiException) as err:
-        client.api_client.rest_client.PUT(
-            f"{client.api_map.host}/api/jobs/{job.id}/annotations",
-            body={"intervals": [{"label_id": label.id + 999, "start": 0, "stop": 5}]},
-            headers={"Content-Type": "application/json", **_auth(client)},
-        )
-    assert err.value.status == 400
+    specs = {a.name: a.id for a in label.attributes}
+    raw = Raw(cvat_url)
+    raw("PUT", f"/api/jobs/{job.id}/annotations", json={"intervals": [
+        {"label_id": label.id, "start": 0, "stop": 1200,
+         "attributes": [{"spec_id": specs["transcription"], "value": "hello world!"}]},
+    ]})  # fmt: skip
+    export = raw("POST", f"/api/tasks/{task.id}/dataset/export",
+                 params={"format": "Generic TSV 1.0", "save_images": "False"}).json()  # fmt: skip
+    assert export["rq_id"].endswith("&format=Generic_TSV_1~0&subresource=annotations")
+    done = raw("GET", f"/api/requests/{export['rq_id']}").json()
+    tsv = httpx.get(done["result_url"], headers=raw.headers).text
+    header, row, end = tsv.split("\r\n")  # CRLF line ends
+    assert header == "id\tfilename\tstart\tstop\tlabel\tsource\tscore\tquality\ttranscription"
+    assert row.split("\t")[1:] == ["clip.mp3", "0:00:00", "0:00:01.200000", "speech", "manual",
+                                   "1.0", "clean", "hello world!"] and end == ""  # fmt: skip
+    project_export = raw("POST", f"/api/projects/{project.id}/dataset/export",
+                         params={"format": "Generic TSV 1.0"}).json()  # fmt: skip
+    failed = raw("GET", f"/api/requests/{project_export['rq_id']}").json()
+    assert failed["status"] == "failed" and "ProjectData" in failed["message"]
+    imported = raw("POST", f"/api/jobs/{job.id}/annotations",
+                   params={"format": "Generic TSV 1.0"},
+                   files={"annotation_file": ("a.tsv", "start\tstop\tlabel\tscore\n"
+                                              "0:00:00.250\t\tspeech\t0.5\n")})  # fmt: skip
+    assert imported.json()["rq_id"].startswith("action=import&target=job")
+    (row,) = raw("GET", f"/api/jobs/{job.id}/annotations").json()["intervals"]
+    assert (row["source"], row["start"], row["stop"], row["score"]) == ("file", 250, None, 0.5)
 
 
-def test_only_the_assignee_may_annotate(client: Client, clip: Path, cvat_url: str) -> None:
-    project = client.projects.create(project_spec("rights"))
-    task = client.tasks.create_from_data(
-        models.TaskWriteRequest(name="r", project_id=project.id), resources=[clip]
-    )
-    (job,) = task.get_jobs()
-    worker = _register(client, "worker1")
-    other = _register(client, "worker2")
-    client.api_client.jobs_api.partial_update(
-        job.id, patched_job_write_request=models.PatchedJobWriteRequest(assignee=worker)
-    )
+def test_cvats_rules_for_assignees_and_everyone_else(
+    client: Client, clip: Path, cvat_url: str
+) -> None:
+    project, task, job = new_task(client, clip, "rights")
+    admin = Raw(cvat_url)
+    worker, other = register(cvat_url, "wright1"), register(cvat_url, "wright2")
+    admin("PATCH", f"/api/jobs/{job.id}", json={"assignee": user_id(admin, "wright1")})
     label = project.get_labels()[0]
-    request = models.LabeledDataRequest(
-        intervals=[models.LabeledIntervalRequest(label_id=label.id, start=0, stop=10)]
-    )
-    with Client(cvat_url) as as_other:
-        as_other.login(("worker2", "pw-worker2"))
-        with pytest.raises(ApiException) as err:
-            as_other.api_client.jobs_api.update_annotations(job.id, labeled_data_request=request)
-        assert err.value.status == 403
-    with Client(cvat_url) as as_worker:
-        as_worker.login(("worker1", "pw-worker1"))
-        as_worker.api_client.jobs_api.update_annotations(job.id, labeled_data_request=request)
-        (saved,) = as_worker.jobs.retrieve(job.id).get_annotations().intervals
-        assert (saved.start, saved.stop) == (0, 10)
-        with pytest.raises(ApiException) as err:  # an annotator cannot hand the job on
-            as_worker.api_client.jobs_api.partial_update(
-                job.id, patched_job_write_request=models.PatchedJobWriteRequest(assignee=other)
-            )
-        assert err.value.status == 403
-
-
-def _register(client: Client, name: str) -> int:
-    reply = client.api_client.rest_client.POST(
-        f"{client.api_map.host}/api/auth/register",
-        body={
-            "username": name,
-            "email": f"{name}@w.test",
-            "password1": f"pw-{name}",
-            "password2": f"pw-{name}",
-            "first_name": "",
-            "last_name": "",
-        },
-        headers={"Content-Type": "application/json"},
-    )
-    return int(json.loads(reply.data)["id"])
-
-
-def _auth(client: Client) -> dict[str, str]:
-    cookies = "; ".join(f"{k}={v.value}" for k, v in client.api_client.cookies.items())
-    return {"Cookie": cookies}
+    body = {"intervals": [{"label_id": label.id, "start": 0, "stop": 10}]}
+    mine = worker("GET", f"/api/jobs/{job.id}").json()
+    assert mine["task_name"] is None and mine["project_name"] is None
+    assert worker("PUT", f"/api/jobs/{job.id}/annotations", json=body).status_code == 200
+    assert worker("GET", "/api/jobs").json()["count"] == 1
+    media = {"type": "chunk", "number": 0, "quality": "compressed"}
+    assert worker("GET", f"/api/tasks/{task.id}/data", params=media).status_code == 403
+    assert worker("GET", f"/api/jobs/{job.id}/data", params=media).status_code == 200
+    away = worker("PATCH", f"/api/jobs/{job.id}", json={"assignee": None})
+    assert away.status_code == 403
+    assert away.json() == {"detail": "You do not have permission to perform this action."}
+    for method, path in (("GET", f"/api/jobs/{job.id}"), ("GET", f"/api/projects/{project.id}"),
+                         ("PUT", f"/api/jobs/{job.id}/annotations")):  # fmt: skip
+        assert other(method, path, json=body).status_code == 403, path
+    assert other("GET", "/api/jobs").json()["count"] == 0

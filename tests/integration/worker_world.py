@@ -84,13 +84,13 @@ def _seed(ctx: ExchangeContext, qualifications: list[str]) -> None:
             .returning(escrows.c.id)
         ).scalar_one()
         for i in range(JOBS):
-            task_id, job_id = cvat.ensure_task(project, f"clip-{i:04d}", mp3)
+            task_id, job_id, frames = cvat.ensure_task(project, f"clip-{i:04d}", mp3)
             s.execute(
                 insert(jobs).values(
                     escrow_id=escrow_id,
                     clip_index=i,
                     status="free",
-                    duration_ms=1000,
+                    duration_ms=frames,  # CVAT's count for the 1 s clip
                     clip_key="k",
                     time_map={},
                     pre_segments=[[100, 800]],
