@@ -179,11 +179,17 @@ def annotation_routes(
         token: Annotated[TokenClaims, Depends(wallet_of)],
     ) -> dict[str, Any]:
         row = editable(token, assignment_id)
-        labels = {lb.name for lb in Annotation.model_validate(row.manifest["annotation"]).labels}
+        annotation = Annotation.model_validate(row.manifest["annotation"])
+        asks = {lb.name: set(annotation.attributes_of(lb)) for lb in annotation.labels}
         last = row.duration_ms  # CVAT takes stop up to its size (the job's frames)
         for n, seg in enumerate(sorted(body.segments, key=lambda s: s.start_ms), start=1):
-            if seg.label not in labels:
+            if seg.label not in asks:
                 raise HTTPException(422, f"segment {n}: label '{seg.label}' is not in this job")
+            unknown = sorted(set(seg.attributes) - asks[seg.label])
+            if unknown:
+                raise HTTPException(
+                    422, f"segment {n}: label '{seg.label}' has no attribute(s) {unknown}"
+                )
             if not seg.start_ms < seg.end_ms <= row.duration_ms:
                 raise HTTPException(
                     422, f"segment {n}: {seg.start_ms}-{seg.end_ms} ms is not inside the clip"

@@ -19,7 +19,7 @@ from exchange_oracle.lifecycle import (
     verify_cvat_webhook,
 )
 from exchange_oracle.worker_api import worker_router
-from oracle_core.api import install_error_handlers, webhook_router
+from oracle_core.api import guard_bodies, install_error_handlers, webhook_router
 from oracle_core.webhooks import EVENT_SENDERS
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def create_app(
     )
     settings = ctx.settings
     install_error_handlers(app)
+    guard_bodies(app, settings)
     app.include_router(
         webhook_router(
             accepted=ACCEPTED,

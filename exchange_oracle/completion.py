@@ -250,6 +250,10 @@ def reject_assignments(
         ).first()
         if escrow is None:
             return "unknown escrow"
+        if escrow.status != "validation":
+            # Work is sent back only while it is being validated: never once results are
+            # recorded or paid (a paid assignment is not undone), nor before the export.
+            return f"ignored: the escrow is {escrow.status}, not in validation"
         rows = session.execute(
             select(assignments)
             .where(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from exchange_oracle.assignments import reset_in_cvat
 from exchange_oracle.completion import complete_assignment
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs
+from oracle_core.body_guard import BodyRefused, loads
 from oracle_core.errors import Refusal
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ def verify_cvat_webhook(
 ) -> dict[str, Any]:
     """HMAC-SHA256 of the raw body with the secret of the escrow whose project sent it."""
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
         project_id = int(doc["job"]["project_id"]) if "job" in doc else None
+    except BodyRefused as exc:
+        raise CvatWebhookRejected(exc.status, exc.message) from None
     except (ValueError, KeyError, TypeError):
         raise CvatWebhookRejected(422, "not a CVAT webhook body") from None
     if project_id is None:
@@ -46,10 +49,10 @@ def verify_cvat_webhook(
         secret = session.execute(
             select(escrows.c.webhook_secret).where(escrows.c.cvat_project_id == project_id)
         ).scalar()
-    if secret is None:
-        raise CvatWebhookRejected(400, f"project {project_id} belongs to no escrow here")
-    expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    if not signature or not hmac.compare_digest(signature, expected):
+    # An unknown project is answered like a bad signature: which ids exist stays unsaid.
+    key = (secret or secrets.token_hex(24)).encode()
+    expected = "sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest()
+    if secret is None or not signature or not hmac.compare_digest(signature, expected):
         raise CvatWebhookRejected(401, "bad or missing X-Signature-256")
     return dict(doc)
 

@@ -15,12 +15,21 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oracle_core.body_guard import BodyGuard
 from oracle_core.chain import Chain
+from oracle_core.config import OracleSettings
 from oracle_core.db import transaction
 from oracle_core.events import DEAD, DELIVERED, PENDING, EventTables, outbox_rows, receive
 from oracle_core.webhooks import SIGNATURE_HEADER, WebhookRejected, verify
 
 log = logging.getLogger(__name__)
+
+
+def guard_bodies(app: FastAPI, settings: OracleSettings) -> None:
+    """Every request body bounded in size, time and JSON depth (`oracle_core.body_guard`)."""
+    app.add_middleware(
+        BodyGuard, max_bytes=settings.max_body_bytes, deadline_s=settings.body_deadline_s
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

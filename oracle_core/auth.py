@@ -70,4 +70,7 @@ def verify_token(token: str, public_key_pem: str, *, leeway_s: float = 10) -> To
 def bearer_token(authorization: str | None) -> str:
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthError("missing 'Authorization: Bearer <token>' header")
-    return authorization.removeprefix("Bearer ").strip()
+    token = authorization.removeprefix("Bearer ").strip()
+    if not token.isascii():
+        raise AuthError("a token is ASCII (base64url parts joined by dots)")
+    return token

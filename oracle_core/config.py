@@ -45,6 +45,12 @@ class OracleSettings(BaseSettings):
     )
     pgp_passphrase: SecretStr | None = None
 
+    max_body_bytes: int = Field(
+        4 * 1024**2, ge=1024, description="largest request body accepted (413 above)"
+    )
+    body_deadline_s: float = Field(
+        30.0, gt=0, description="time a request body may take to arrive (408 after)"
+    )
     admin_token: SecretStr | None = Field(
         None, description="bearer token for the operator endpoints (outbox listing); unset = off"
     )

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oracle_core.db import UtcDateTime, transaction
+from oracle_core.storage import UnsafeUrlError
 from oracle_core.webhooks import (
     PYTHON_PEERS,
     SIGNATURE_HEADER,
@@ -283,6 +284,7 @@ def deliver(
         row = session.execute(select(out).where(out.c.id == row_id)).one()
     body = row.body.encode()
     error: str | None = None
+    permanent = False
     try:
         url = resolve_url(row.target_address)
         reply = client.post(
@@ -295,6 +297,8 @@ def deliver(
         )
         if not reply.is_success:
             error = f"{url} answered {reply.status_code}: {reply.text[:200]}"
+    except UnsafeUrlError as exc:  # the receiver's URL is refused: retrying changes nothing
+        error, permanent = f"refused by the URL policy: {exc}", True
     except Exception as exc:  # network errors, unresolvable receivers: all count as a failure
         error = f"{type(exc).__name__}: {exc}"
     attempts = row.attempts + 1
@@ -312,7 +316,7 @@ def deliver(
                 )
             )
             return Delivery(DELIVERED)
-        if attempts >= backoff.max_attempts:
+        if attempts >= backoff.max_attempts or permanent:
             session.execute(
                 update(out)
                 .where(out.c.id == row_id)

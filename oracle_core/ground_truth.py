@@ -36,6 +36,8 @@ def read_gt(text: str) -> list[GtSpan]:
         raise GroundTruthError(f"ground truth needs the columns {', '.join(sorted(COLUMNS))}")
     spans = []
     for n, row in enumerate(rows, start=2):
+        if None in row.values() or None in row:
+            raise GroundTruthError(f"ground truth line {n}: not as many fields as the header")
         try:
             start, stop = parse_time(row["start"]), parse_time(row["stop"])
         except ValueError as exc:
@@ -78,6 +80,8 @@ def read_regions(text: str) -> list[DataRegion]:
         raise GroundTruthError("regions need the columns filename, start, stop")
     regions = []
     for n, row in enumerate(rows, start=2):
+        if row.get("start") is None or row.get("stop") is None or row.get("filename") is None:
+            raise GroundTruthError(f"regions line {n}: not as many fields as the header")
         try:
             start, stop = parse_time(row["start"]), parse_time(row["stop"])
         except ValueError as exc:

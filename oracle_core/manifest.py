@@ -192,6 +192,13 @@ class Annotation(_Strict):
     qualifications: list[str] = Field(default_factory=list)
     details: Details = Details()
 
+    @field_validator("user_guide_url")
+    @classmethod
+    def _guide_is_a_web_page(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL (it becomes a link on the worker's page)")
+        return value
+
     @field_validator("labels", mode="before")
     @classmethod
     def _plain_names(cls, value: Any) -> Any:

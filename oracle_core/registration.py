@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oracle_core.chain import Chain
+from oracle_core.storage import UrlPolicy
 
 ROLES = ("exchange_oracle", "recording_oracle", "reputation_oracle", "job_launcher")
 MAX_FEE = 25
@@ -65,12 +66,21 @@ def registered(chain: Chain, address: str) -> Registration | None:
     )
 
 
-def webhook_url(chain: Chain, address: str, overrides: Mapping[str, str] | None = None) -> str:
-    """Where to send events for `address`: a settings override first, else its KVStore entry."""
+def webhook_url(
+    chain: Chain,
+    address: str,
+    overrides: Mapping[str, str] | None = None,
+    policy: UrlPolicy | None = None,
+) -> str:
+    """Where to send events for `address`: a settings override first (the operator's own),
+    else its KVStore entry, which anyone with an account can publish: that one must pass
+    `policy` (no loopback or private targets), else UnsafeUrlError."""
     for key, url in (overrides or {}).items():
         if key.lower() == address.lower():
             return url
     url = chain.kv_get(address, "webhook_url")
     if not url:
         raise LookupError(f"{address} publishes no webhook_url in KVStore")
+    if policy is not None:
+        policy.check(url)
     return url

@@ -62,10 +62,29 @@ class UrlPolicy:
                 )
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _unwrap(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one carries (mapped, IPv4-compatible, NAT64, 6to4), which is
+    where a connection to it may end up."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
-        return [literal]
+        return [_unwrap(literal)]
     except ValueError:
         pass
     try:
@@ -74,10 +93,7 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
         raise UnsafeUrlError(f"host '{host}' does not resolve: {exc}") from None
     found = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        found.append(address)
+        found.append(_unwrap(ipaddress.ip_address(info[4][0])))
     return found
 
 

@@ -57,7 +57,9 @@ class OutboxContext:
     chain: Chain
 
     def resolve_url(self, address: str) -> str:
-        return webhook_url(self.chain, address, self.settings.webhook_url_overrides)
+        return webhook_url(
+            self.chain, address, self.settings.webhook_url_overrides, self.settings.url_policy()
+        )
 
     @property
     def backoff(self) -> Backoff:

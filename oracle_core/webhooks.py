@@ -19,6 +19,7 @@ from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from web3 import Web3
 
+from oracle_core.body_guard import BodyRefused, loads
 from oracle_core.chain import Chain, ChainError
 from oracle_core.errors import Refusal
 
@@ -121,7 +122,9 @@ def verify(
     the raw bytes or the compact form a Python or TypeScript peer rebuilds (`signed_forms`);
     whichever it covers, it must recover to an address the escrow names for the role."""
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
+    except BodyRefused as exc:
+        raise WebhookRejected(exc.status, exc.message) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookRejected(422, f"body is not JSON: {exc}") from None
     if not isinstance(doc, dict):

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import select
 
-from oracle_core.api import admin_guard, install_error_handlers, webhook_router
+from oracle_core.api import admin_guard, guard_bodies, install_error_handlers, webhook_router
 from oracle_core.webhooks import EVENT_SENDERS
 from recording_oracle.context import RecordingContext
 from recording_oracle.db import escrows, events, results
@@ -36,6 +36,7 @@ def create_app(
     )
     settings = ctx.settings
     install_error_handlers(app)
+    guard_bodies(app, settings)
 
     def admin_token() -> str | None:
         return settings.admin_token.get_secret_value() if settings.admin_token else None

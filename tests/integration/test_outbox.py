@@ -225,3 +225,34 @@ def test_an_event_whose_dispatch_was_lost_is_delivered_by_the_sweep(
     sender.sweep.delay()
     wait_for(lambda: sender.row(row_id).status == "delivered", what="sweep delivery")
     assert receiver.successes == 1
+
+
+def test_a_webhook_url_published_on_loopback_is_never_called(fresh_chain: str, pg_url: str) -> None:
+    """Anyone can publish a KVStore `webhook_url`: one naming loopback (or any private
+    address) is refused by the URL policy at once, dead-lettered, never posted to."""
+    from oracle_core.events import Backoff, deliver
+    from oracle_core.registration import Registration, register, webhook_url
+    from oracle_core.storage import UnsafeUrlError, UrlPolicy
+
+    receiver = FlakyReceiver(failures=0)
+    with event_db(pg_url) as (tables, sessions), serve(receiver.app()) as receiver_url:
+        register(
+            Chain(fresh_chain, key(accounts.RECORDING_ORACLE)),
+            Registration(url=receiver_url, webhook_url=f"{receiver_url}/webhook",
+                         role="recording_oracle", fee=1),
+        )  # fmt: skip
+        chain = Chain(fresh_chain)
+        with pytest.raises(UnsafeUrlError, match="loopback"):
+            webhook_url(chain, TARGET, {}, UrlPolicy())
+        with transaction(sessions) as session:
+            row_id = enqueue(session, tables, chain_id=1338, escrow_address=ESCROW,
+                             event_type="escrow_cleaned", target_address=TARGET,
+                             target_role="recording_oracle")  # fmt: skip
+        with httpx.Client() as client:
+            result = deliver(
+                sessions, tables, row_id, private_key=key(accounts.EXCHANGE_ORACLE),
+                resolve_url=lambda a: webhook_url(chain, a, {}, UrlPolicy()),
+                backoff=Backoff(0.1, 1, 8), client=client,
+            )  # fmt: skip
+        assert result.status == "dead" and "URL policy" in (result.error or "")
+        assert receiver.bodies == []

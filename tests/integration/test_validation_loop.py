@@ -148,6 +148,31 @@ def test_rejected_work_is_redone_then_results_are_stored_paid_and_cleaned(
     wait_for(lambda: escrow_status(exchange, escrows, escrow) == "completed", 30, "cleaned up")
     assert not list(exchange.storage.list("exchange", f"{escrow}@1338"))  # both folders
     wait_for(lambda: escrow_status(recording, recorded, escrow) == "cleaned", 30, "told")
+
+    # A rejection after the escrow is paid is signed by the right oracle, but undoes nothing.
+    from audio_oracles.requester import notify
+
+    late = OracleSettings(**m["common"], private_key=key(accounts.RECORDING_ORACLE))
+    exchange_address = accounts.account(accounts.EXCHANGE_ORACLE).address
+    assert (
+        notify(late, Chain(m["chain"], key(accounts.RECORDING_ORACLE)), escrow,
+               "submission_rejected", exchange_address,
+               event_data={"assignments": [{"assignment_id": redo, "reason": "late"}]})
+        is None
+    )  # fmt: skip
+    inbox = exchange_events.inbox
+
+    def late_handled() -> bool:
+        with exchange.sessions() as s:
+            rows = s.execute(
+                select(inbox.c.status, inbox.c.event_data)
+                .where(inbox.c.event_type == "submission_rejected")
+                .order_by(inbox.c.received_at)
+            ).all()
+        return len(rows) == 2 and rows[-1].status == "done"
+
+    wait_for(late_handled, 30, "the late rejection handled")
+    assert assignment_status(exchange, redo) == "completed"
     assert sum(paid.values()) > 0 and sum(paid.values()) <= 20 * HMT
 
 

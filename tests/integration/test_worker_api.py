@@ -262,6 +262,12 @@ def test_a_job_completed_in_cvat_completes_the_assignment(
         ),
     )
     assert forged.status_code == 401
+    elsewhere = httpx.post(
+        f"{url}/cvat-webhook",
+        headers={"X-Signature-256": "sha256=00"},
+        content=json.dumps({"event": "update:job", "job": {"id": 1, "project_id": 987_654}}),
+    )
+    assert elsewhere.status_code == 401  # an unknown project reads like a bad signature
     assert _assignment(ctx, taken["assignment_id"]).status == "active"
     cvat.set_state(cvat_job, "completed")  # the double signs and sends update:job to us
     wait_for(
@@ -403,6 +409,9 @@ def test_the_annotator_page_api_saves_to_cvat_and_submits_only_complete_work(
         httpx.put(f"{base}/annotations", json={"segments": bad}, headers=auth(token)).status_code
         == 422
     )
+    stray = [{"start_ms": 0, "end_ms": 100, "label": "speech", "attributes": {"mood": "x"}}]
+    refused_attr = httpx.put(f"{base}/annotations", json={"segments": stray}, headers=auth(token))
+    assert refused_attr.status_code == 422 and "mood" in refused_attr.json()["message"]
     unknown = [{"start_ms": 0, "end_ms": 100, "label": "music"}]
     assert (
         httpx.put(

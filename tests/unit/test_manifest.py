@@ -79,6 +79,7 @@ def test_a_sound_manifest_parses_with_defaults() -> None:
         ("annotation.details.validation_overhead", 0.2, "integer percent"),
         ("annotation.details.validation_overhead", 20.5, "integer percent"),
         ("annotation.details.normalizer", "klingon!", "unknown normalizer"),
+        ("annotation.user_guide_url", "javascript:alert(1)", "must be an http(s) URL"),
         ("annotation.labels", [{"name": "s", "type": "skeleton"}], "annotation.labels.0.type"),
         ("annotation.details.max_tim", 5, "annotation.details.max_tim: unknown field (misspelt?)"),
         ("annotation.details.max_time", -5, "annotation.details.max_time"),
