@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audio_pipeline.decode import AudioInfo, AudioSource, PcmReader, ProgressCallback
+from audio_pipeline.errors import TooLongAudioError
 from audio_pipeline.peaks import DEFAULT_ZOOM, DEFAULT_ZOOMS, Peaks, PeaksBuilder
 from audio_pipeline.segments import Span
 from audio_pipeline.vad import VadParams, VoiceActivityDetector
@@ -42,12 +43,28 @@ def analyze(
     zooms: Sequence[int] = DEFAULT_ZOOMS,
     bits: int = 8,
     progress: ProgressCallback | None = None,
+    max_duration_s: float | None = None,
 ) -> Analysis:
-    """Decode once at 16 kHz mono and feed the VAD and the peaks builder from the same blocks."""
+    """Decode once at 16 kHz mono and feed the VAD and the peaks builder from the same blocks.
+    With `max_duration_s`, audio longer than that is refused (TooLongAudioError) as soon as
+    its header or its decoding shows it, so decoding time is bounded too."""
     detector = VoiceActivityDetector(vad, ANALYSIS_RATE)
     builder = PeaksBuilder(ANALYSIS_RATE, zooms, bits)
     with PcmReader(source, rate=ANALYSIS_RATE, channels=1, progress=progress) as reader:
+        declared = reader.info.declared_duration_s
+        if max_duration_s is not None and declared and declared > max_duration_s:
+            raise TooLongAudioError(
+                str(source), f"declares {declared / 3600:.1f} h, over {max_duration_s / 3600:g} h"
+            )
+        limit = None if max_duration_s is None else int(max_duration_s * ANALYSIS_RATE)
+        samples = 0
         for block in reader:
+            samples += len(block)
+            if limit is not None and samples > limit:
+                raise TooLongAudioError(
+                    str(source),
+                    f"decodes past {max_duration_s / 3600:g} h",  # type: ignore[operator]
+                )
             detector.feed(block)
             builder.feed(block)
         return Analysis(reader.info, reader.duration_s, detector.finish(), builder.finish())

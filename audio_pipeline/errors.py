@@ -28,5 +28,10 @@ class TruncatedAudioError(CorruptAudioError):
     """The stream ends well before the duration its container declares."""
 
 
+class TooLongAudioError(AudioError):
+    """Audio past the length the caller accepts (it may say so in its header, or only as it
+    decodes: a small file can hold hours)."""
+
+
 class InvalidParameterError(ValueError):
     """A parameter outside the range the algorithm supports."""

@@ -240,7 +240,11 @@ def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
         with tempfile.TemporaryDirectory() as tmp:
             path = download(ctx, manifest, row.object_key, Path(tmp) / "media")
             try:
-                result = analyze(path, vad=vad_params(details))
+                result = analyze(
+                    path,
+                    vad=vad_params(details),
+                    max_duration_s=ctx.settings.max_file_hours * 3600,
+                )
             except AudioError as exc:
                 values = {"status": "failed", "error": exc.reason}
             else:
@@ -293,6 +297,12 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
     if broken:
         raise BuildFailed(
             "media file(s) cannot be used: " + "; ".join(f"{f.name}: {f.error}" for f in broken)
+        )
+    hours = sum(f.duration_ms for f in files) / 3_600_000
+    if hours > ctx.settings.max_escrow_hours:
+        raise BuildFailed(
+            f"{hours:.1f} h of audio: this oracle takes at most "
+            f"{ctx.settings.max_escrow_hours:g} h per escrow (MAX_ESCROW_HOURS)"
         )
     manifest = Manifest.model_validate(row.manifest)
     details = manifest.annotation.details

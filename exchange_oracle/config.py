@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from oracle_core.config import OracleSettings
+from oracle_core.config import DEFAULT_SECRETS, OracleSettings
 
 
 class ExchangeSettings(OracleSettings):
@@ -22,6 +22,18 @@ class ExchangeSettings(OracleSettings):
         1.0, ge=0, description="GET /job answers reused for this long; 0 turns it off"
     )
     cvat_timeout_s: float = Field(60.0, gt=0, description="per CVAT request")
+    max_escrow_files: int = Field(2000, ge=1, description="media files one escrow may list")
+    max_escrow_bytes: int = Field(50 * 1024**3, ge=1, description="media bytes one escrow may list")
+    max_file_hours: float = Field(12.0, gt=0, description="longest media file, decoded")
+    max_escrow_hours: float = Field(200.0, gt=0, description="most audio in one escrow")
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.cvat_password.get_secret_value() in DEFAULT_SECRETS:
+            problems.append("CVAT_PASSWORD is a well-known default")
+        if not self.human_app_public_key.strip():
+            problems.append("HUMAN_APP_PUBLIC_KEY is not set: no worker could sign in")
+        return problems
 
     def webhook_target(self) -> str:
         return self.cvat_webhook_url or f"{self.public_url.rstrip('/')}/cvat-webhook"

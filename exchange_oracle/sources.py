@@ -93,17 +93,27 @@ def list_media(ctx: BuildContext, manifest: Manifest) -> tuple[list[MediaFile], 
         raise BuildFailed(f"data: {exc}") from None
     if not files:
         raise BuildFailed(f"no audio files under {media.url}")
+    s = ctx.settings
+    if len(files) > s.max_escrow_files:
+        raise BuildFailed(
+            f"{len(files)} media files: this oracle takes at most {s.max_escrow_files} per "
+            "escrow (MAX_ESCROW_FILES)"
+        )
+    total = sum(f.size for f in files)
+    if total > s.max_escrow_bytes:
+        raise BuildFailed(
+            f"{total} bytes of media: this oracle takes at most {s.max_escrow_bytes} per "
+            "escrow (MAX_ESCROW_BYTES)"
+        )
     return files, gt_text
 
 
 def download(ctx: BuildContext, manifest: Manifest, key: str, path: Path) -> Path:
     media = manifest.data.bucket("media_url")
     try:
-        data = ObjectStorage.for_bucket(media, ctx.policy).get(media.bucket_name, key)
+        return ObjectStorage.for_bucket(media, ctx.policy).download(media.bucket_name, key, path)
     except UnsafeUrlError as exc:
         raise BuildFailed(f"data: {exc}") from None
-    path.write_bytes(data)
-    return path
 
 
 def data_sources(

@@ -143,6 +143,8 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
     verified: dict[str, TokenClaims] = {}  # token -> its claims, until the token expires
 
     async def claims(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
+        if not context().settings.human_app_public_key.strip():
+            raise HTTPException(503, "worker routes are off: HUMAN_APP_PUBLIC_KEY is not set")
         try:
             token = bearer_token(authorization)
             known = verified.get(token)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oracle_core.storage import UrlPolicy
+
+DEFAULT_SECRETS = {"minioadmin", "sandbox", "sandbox-secret", "admin-password", "change-me", ""}
 
 
 class OracleSettings(BaseSettings):
@@ -15,6 +18,9 @@ class OracleSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses to start on default credentials"
+    )
     database_url: str = Field("sqlite:///./oracle.db", description="SQLAlchemy URL")
     celery_broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker")
     rpc_url: str = Field("http://127.0.0.1:8545", description="EVM JSON-RPC endpoint")
@@ -54,6 +60,27 @@ class OracleSettings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="bearer token for the operator endpoints (outbox listing); unset = off"
     )
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> OracleSettings:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("ENVIRONMENT=production, but " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What a production deployment must not run with (each names its setting)."""
+        problems = []
+        if self.private_key is None:
+            problems.append("PRIVATE_KEY is not set")
+        if self.allow_private_urls:
+            problems.append("ALLOW_PRIVATE_URLS lets manifests reach private hosts")
+        for name in ("storage_access_key", "storage_secret_key"):
+            value = getattr(self, name)
+            if value is not None and value.get_secret_value() in DEFAULT_SECRETS:
+                problems.append(f"{name.upper()} is a well-known default")
+        return problems
 
     def to_env(self) -> dict[str, str]:
         """These settings as the environment variables that reproduce them in another

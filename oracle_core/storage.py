@@ -6,8 +6,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -278,6 +280,28 @@ class ObjectStorage:
 
         return self._call(read, f"download s3://{bucket}/{key}")
 
+    def download(self, bucket: str, key: str, path: Path, max_bytes: int = MAX_DOWNLOAD) -> Path:
+        """An object written to `path` in pieces, never whole in memory; refused past
+        `max_bytes` (as declared, and as it arrives)."""
+
+        def read() -> Path:
+            obj = self._s3.get_object(Bucket=bucket, Key=key)
+            if obj["ContentLength"] > max_bytes:
+                raise StorageError(
+                    f"s3://{bucket}/{key} is {obj['ContentLength']} bytes, over {max_bytes}"
+                )
+            size = 0
+            with path.open("wb") as out:
+                for chunk in obj["Body"].iter_chunks(1024 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise StorageError(f"s3://{bucket}/{key} is over {max_bytes} bytes")
+                    out.write(chunk)
+            return path
+
+        done: Path = self._call(read, f"download s3://{bucket}/{key}")
+        return done
+
     def get_range(self, bucket: str, key: str, first: int, last: int) -> tuple[bytes, int]:
         """Bytes `first..last` (inclusive, clamped to the object) and the object's size, so a
         large clip is streamed in pieces; `first` past the end is a StorageError."""
@@ -331,29 +355,63 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+CONNECT_RETRIES_S = (1.0, 2.0, 4.0)
+
+
 def fetch_url(
     url: str, policy: UrlPolicy, max_bytes: int = 64 * 1024**2, timeout_s: float = 30
 ) -> bytes:
-    """GET a plain URL after the policy allows it; redirects are re-checked, sizes capped."""
-    for _ in range(5):
+    """GET a plain URL after the policy allows it: redirects are re-checked, the size is
+    capped while it streams, and `timeout_s` is the whole fetch's deadline (a host that
+    trickles a byte at a time is cut off). A refused or failed connection is tried again
+    after 1, 2 and 4 s within the deadline; then StorageError says why."""
+    deadline = time.monotonic() + timeout_s
+    waits = list(CONNECT_RETRIES_S)
+    redirects = 0
+    while True:
         policy.check(url)
-        with (
-            httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
-            client.stream("GET", url) as reply,
-        ):
-            if reply.is_redirect:
-                url = str(reply.next_request.url) if reply.next_request else ""
-                continue
-            if not reply.is_success:
-                raise StorageError(f"GET {url} answered {reply.status_code}")
-            chunks, size = [], 0
-            for chunk in reply.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise StorageError(f"{url} is larger than {max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    raise StorageError(f"{url}: too many redirects")
+        try:
+            return _fetch_once(url, max_bytes, deadline)
+        except _Redirect as moved:
+            redirects += 1
+            if redirects > 5:
+                raise StorageError(f"{url}: too many redirects") from None
+            url = moved.url
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            wait = waits.pop(0) if waits else None
+            if wait is None or time.monotonic() + wait >= deadline:
+                raise StorageError(f"GET {url}: cannot connect ({exc})") from None
+            time.sleep(wait)
+        except httpx.HTTPError as exc:
+            raise StorageError(f"GET {url}: {type(exc).__name__}: {exc}") from None
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _fetch_once(url: str, max_bytes: int, deadline: float) -> bytes:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StorageError(f"GET {url}: no answer within the deadline")
+    with (
+        httpx.Client(timeout=httpx.Timeout(min(left, 10.0)), follow_redirects=False) as client,
+        client.stream("GET", url) as reply,
+    ):
+        if reply.is_redirect:
+            raise _Redirect(str(reply.next_request.url) if reply.next_request else "")
+        if not reply.is_success:
+            raise StorageError(f"GET {url} answered {reply.status_code}")
+        chunks, size = [], 0
+        for chunk in reply.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise StorageError(f"{url} is larger than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise StorageError(f"GET {url}: not received within the deadline")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def storage_from_settings(settings: OracleSettings) -> ObjectStorage:

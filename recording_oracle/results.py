@@ -133,12 +133,21 @@ def dump(doc: Any) -> bytes:
     return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def member_name(name: str) -> str:
+    """A zip member inside the archive: no absolute path, no `..` (a requester names the
+    source files, and those names reach the exports)."""
+    parts = [
+        p if p != ".." else "__" for p in name.replace("\\", "/").split("/") if p not in ("", ".")
+    ]
+    return "/".join(parts) or "_"
+
+
 def archive(files: Mapping[str, bytes]) -> bytes:
     """A zip of `files` with fixed timestamps and order: same contents, same bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info = zipfile.ZipInfo(member_name(name), date_time=ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, files[name], compresslevel=6)

@@ -259,3 +259,19 @@ def test_only_the_listed_regions_are_annotated_and_no_answer_is_cut_into_them(
                 assert end <= a - 500 or start >= b + 500, (start, end, a, b)
     covered = sum(end - start for source, start, end in data if source == "gt.wav")
     assert covered > 0  # the pauses between spans are annotated as data
+
+
+def test_an_escrow_past_this_oracles_caps_fails_naming_the_cap(
+    world: dict[str, Any], job_folder: Path
+) -> None:
+    """Anyone can launch an escrow: one with more files (or hours) than the oracle takes
+    fails at once with `escrow_failed` naming the cap, before any decoding."""
+    ctx: BuildContext = world["ctx"]
+    capped = replace(ctx, settings=ctx.settings.model_copy(update={"max_escrow_files": 2}))
+    launched = launch(world["requester"], manifest(), Decimal(5), job_folder)
+    with pytest.raises(BuildFailed, match="MAX_ESCROW_FILES"):
+        build_escrow(capped, 1338, launched.escrow_address)
+    with ctx.sessions() as s:
+        (sent,) = s.execute(select(events.outbox)).all()
+        assert s.execute(select(jobs)).all() == []
+    assert "at most 2 per escrow" in json.loads(sent.body)["event_data"]["reason"]

@@ -124,3 +124,49 @@ def test_redirects_are_checked_again() -> None:
         assert fetch_url(f"{base}/ok", policy) == b"manifest"
         with pytest.raises(UnsafeUrlError, match="'localhost' is not in the allow-list"):
             fetch_url(f"{base}/hop", policy)
+
+
+def test_a_host_that_trickles_is_cut_off_at_the_deadline() -> None:
+    """The whole fetch has one deadline: a byte every half second never ends it late."""
+    import socket
+    import threading
+    import time
+
+    from oracle_core.storage import StorageError, UrlPolicy, fetch_url
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(20):
+            time.sleep(0.5)
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="deadline"):
+        fetch_url(f"http://127.0.0.1:{port}/m.json", UrlPolicy(allow_private=True), timeout_s=2)
+    assert time.monotonic() - started < 4
+    server.close()
+
+
+def test_a_refused_connection_is_tried_again_then_reported() -> None:
+    import socket
+    import time
+
+    from oracle_core.storage import StorageError, UrlPolicy, fetch_url
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="cannot connect"):
+        fetch_url(f"http://127.0.0.1:{port}/m.json", UrlPolicy(allow_private=True), timeout_s=5)
+    assert 2.5 < time.monotonic() - started < 6  # tried after 1 s and 2 s, then reported

@@ -127,3 +127,37 @@ def test_rows_short_of_the_header_are_refused_not_crashed_on() -> None:
 def test_a_non_ascii_bearer_token_is_an_auth_error() -> None:
     with pytest.raises(AuthError, match="ASCII"):
         bearer_token("Bearer eyJ\u00e9.x.y")
+
+
+def test_audio_that_decodes_past_the_cap_is_refused(tmp_path: Any) -> None:
+    import numpy as np
+
+    from audio_pipeline import analyze
+    from audio_pipeline.errors import TooLongAudioError
+    from sandbox.speech import write_audio
+
+    path = tmp_path / "two-seconds.wav"
+    write_audio(path, np.zeros(32_000, dtype=np.int16), 16_000)
+    with pytest.raises(TooLongAudioError):
+        analyze(path, max_duration_s=1.0)
+    assert analyze(path, max_duration_s=3.0).duration_s == pytest.approx(2.0, abs=0.01)
+
+
+def test_production_refuses_default_credentials_naming_each_setting() -> None:
+    from pydantic import ValidationError
+
+    from exchange_oracle.config import ExchangeSettings
+
+    with pytest.raises(ValidationError) as refused:
+        ExchangeSettings(environment="production", _env_file=None)  # type: ignore[call-arg]
+    text = str(refused.value)
+    for setting in ("PRIVATE_KEY", "CVAT_PASSWORD", "HUMAN_APP_PUBLIC_KEY"):
+        assert setting in text
+
+
+def test_zip_members_never_leave_the_archive() -> None:
+    from recording_oracle.results import member_name
+
+    assert member_name("exports/native/../../etc/passwd") == "exports/native/__/__/etc/passwd"
+    assert member_name("/abs/../x") == "abs/__/x"
+    assert member_name("exports/ok/a.wav") == "exports/ok/a.wav"
