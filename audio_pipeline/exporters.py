@@ -33,6 +33,16 @@ from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import basic
 
 
+def file_stem(name: str, limit: int = 80) -> str:
+    """A source file's stem short enough for the names built from it (file systems stop
+    at 255 bytes): a long one keeps its start and a hash of the whole."""
+    stem = Path(name).stem
+    if len(stem.encode()) <= limit:
+        return stem
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:12]
+    return f"{stem.encode()[: limit - 13].decode(errors='ignore')}-{digest}"
+
+
 @dataclass(frozen=True)
 class ExportSegment:
     """One accepted segment of a source file, in source milliseconds."""
@@ -47,7 +57,7 @@ class ExportSegment:
 
     @property
     def speaker(self) -> str:
-        return self.attributes.get("speaker") or Path(self.file).stem
+        return self.attributes.get("speaker") or file_stem(self.file)
 
     def attr(self, name: str, missing: str = "unknown") -> str:
         return (self.attributes.get(name) or "").strip() or missing
@@ -247,7 +257,7 @@ def tedlium(segments: Sequence[ExportSegment], open_audio: OpenAudio, out_dir: P
     cuts = _cuts(segments, open_audio, 16_000)
     by_talk: dict[str, list[int]] = defaultdict(list)
     for i, seg in enumerate(segments):
-        by_talk[Path(seg.file).stem].append(i)
+        by_talk[file_stem(seg.file)].append(i)
     for talk, indexes in sorted(by_talk.items()):
         stm = []
         for n, i in enumerate(sorted(indexes, key=lambda i: segments[i].start_ms)):
@@ -273,7 +283,7 @@ def voxceleb(segments: Sequence[ExportSegment], open_audio: OpenAudio, out_dir: 
     meta: dict[int, list[str]] = {}
     for i, seg in enumerate(segments):
         spk = speakers[seg.speaker]
-        video = re.sub(r"[^A-Za-z0-9_-]", "_", Path(seg.file).stem)
+        video = re.sub(r"[^A-Za-z0-9_-]", "_", file_stem(seg.file))
         counts[(spk, video)] += 1
         out.write(
             f"wav/id{spk}/{video}/{counts[(spk, video)]:05d}.wav",
@@ -346,7 +356,7 @@ def voxpopuli(
     cuts = _cuts(segments, open_audio, 16_000)
     rows = []
     for i, seg in enumerate(segments):
-        uid = f"{Path(seg.file).stem}_{seg.start_ms:09d}_{seg.end_ms:09d}"
+        uid = f"{file_stem(seg.file)}_{seg.start_ms:09d}_{seg.end_ms:09d}"
         out.write(f"transcribed_data/{lang}/audio/{uid}.wav", encode_audio(cuts[i], 16_000, "wav"))
         rows.append(
             [

@@ -342,7 +342,8 @@ def load_manifest(
 def pgp_decryptor(
     private_key_armored: str, passphrase: str | None = None
 ) -> Callable[[str], bytes]:
-    from human_protocol_sdk.encryption import Encryption
+    """Decrypts with this oracle's key, in a child process with bounded memory and time
+    (`oracle_core.pgp.decrypt_bounded`): a manifest is never a decompression bomb."""
+    from oracle_core.pgp import decrypt_bounded
 
-    encryption = Encryption(private_key_armored, passphrase)
-    return encryption.decrypt
+    return lambda message: decrypt_bounded(message, private_key_armored, passphrase)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import boto3
+import httpcore
 import httpx
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,7 +42,11 @@ class UrlPolicy:
     allow_private: bool = False
     allow_hosts: tuple[str, ...] = ()
 
-    def check(self, url: str) -> None:
+    def check(self, url: str) -> str | None:
+        """Refuse a URL the policy does not allow; else the address its host was checked at,
+        which the connection must use (`pinned_client`), so a resolver that answers
+        differently the second time (DNS rebinding) reaches nothing new. None when there is
+        nothing to pin (a literal address, or private addresses allowed)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise UnsafeUrlError(f"{url}: only http and https URLs are allowed")
@@ -53,15 +58,18 @@ class UrlPolicy:
         if self.allow_hosts and host not in self.allow_hosts:
             raise UnsafeUrlError(f"{url}: host '{host}' is not in the allow-list")
         if self.allow_private:
-            return
+            return None
         if host in METADATA_HOSTS or host.endswith(".internal"):
             raise UnsafeUrlError(f"{url}: '{host}' is a metadata or internal host")
-        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
+        found = _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+        for _, address in found:
             if not address.is_global or address.is_multicast:
                 raise UnsafeUrlError(
                     f"{url}: '{host}' resolves to {address}, a loopback, private, link-local "
                     "or reserved address"
                 )
+        literal = found[0][0] == host.strip("[]")
+        return None if literal else found[0][0]
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -83,10 +91,14 @@ def _unwrap(
     return address
 
 
-def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+Resolved = tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address]
+
+
+def _addresses(host: str, port: int) -> list[Resolved]:
+    """(the address to connect to, the address it reaches) for each address of `host`."""
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
-        return [_unwrap(literal)]
+        return [(host.strip("[]"), _unwrap(literal))]
     except ValueError:
         pass
     try:
@@ -95,7 +107,7 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
         raise UnsafeUrlError(f"host '{host}' does not resolve: {exc}") from None
     found = []
     for info in infos:
-        found.append(_unwrap(ipaddress.ip_address(info[4][0])))
+        found.append((str(info[4][0]), _unwrap(ipaddress.ip_address(info[4][0]))))
     return found
 
 
@@ -369,9 +381,9 @@ def fetch_url(
     waits = list(CONNECT_RETRIES_S)
     redirects = 0
     while True:
-        policy.check(url)
+        pin = policy.check(url)
         try:
-            return _fetch_once(url, max_bytes, deadline)
+            return _fetch_once(url, max_bytes, deadline, pin)
         except _Redirect as moved:
             redirects += 1
             if redirects > 5:
@@ -391,12 +403,42 @@ class _Redirect(Exception):
         self.url = url
 
 
-def _fetch_once(url: str, max_bytes: int, deadline: float) -> bytes:
+def pinned_client(url: str, pin: str | None, timeout: float) -> httpx.Client:
+    """An httpx client that connects `url`'s host to `pin` (the address the URL policy
+    checked) while TLS still verifies the host's name."""
+    if pin is None:
+        return httpx.Client(timeout=timeout, follow_redirects=False)
+    host = (urlsplit(url).hostname or "").lower()
+    transport = httpx.HTTPTransport()
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend({host: pin})
+    )
+    return httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, with the names in `pins` connected to their address."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        self._backend = httpcore.SyncBackend()
+        self._pins = pins
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        return self._backend.connect_tcp(self._pins.get(host.lower(), host), port, *args, **kwargs)
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafeUrlError("unix sockets are never reached")
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _fetch_once(url: str, max_bytes: int, deadline: float, pin: str | None) -> bytes:
     left = deadline - time.monotonic()
     if left <= 0:
         raise StorageError(f"GET {url}: no answer within the deadline")
     with (
-        httpx.Client(timeout=httpx.Timeout(min(left, 10.0)), follow_redirects=False) as client,
+        pinned_client(url, pin, timeout=min(left, 10.0)) as client,
         client.stream("GET", url) as reply,
     ):
         if reply.is_redirect:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
@@ -170,3 +171,33 @@ def test_a_refused_connection_is_tried_again_then_reported() -> None:
     with pytest.raises(StorageError, match="cannot connect"):
         fetch_url(f"http://127.0.0.1:{port}/m.json", UrlPolicy(allow_private=True), timeout_s=5)
     assert 2.5 < time.monotonic() - started < 6  # tried after 1 s and 2 s, then reported
+
+
+def test_the_checked_address_is_the_one_connected_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the policy resolves and checks a host, and the connection goes to that
+    address, whatever the resolver answers afterwards. (Loopback only: the "public" answer
+    is never dialled.)"""
+    import socket
+
+    from oracle_core.storage import UrlPolicy, pinned_client
+
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host == "rebind.test":
+            return real("127.0.0.2", *args, **kwargs)  # nothing listens there  # type: ignore[arg-type]
+        if host == "public.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80))]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    assert UrlPolicy().check("http://public.test/m.json") == "93.184.216.34"
+    app = FastAPI()
+    app.get("/m.json")(lambda: {"ok": True})
+    with serve(app) as url:
+        port = url.rsplit(":", 1)[1]
+        target = f"http://rebind.test:{port}/m.json"
+        with pinned_client(target, "127.0.0.1", timeout=5) as client:
+            assert client.get(target).json() == {"ok": True}  # the pinned address
+        with pinned_client(target, None, timeout=2) as client, pytest.raises(httpx.ConnectError):
+            client.get(target)  # what the resolver says now: nothing there

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,21 @@ def test_unknown_formats_and_empty_segments_are_refused(sources, tmp_path: Path)
     empty = [ExportSegment("alice.wav", 500, 500, "speech", "x")]
     with pytest.raises(InvalidParameterError, match="empty"):
         export("native", empty, paths.__getitem__, tmp_path)
+
+
+def test_a_240_character_source_name_exports_in_every_format(
+    sources,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Names built from a source file stay within what a file system takes (255 bytes), so
+    a requester's long file name can never make an export fail (and be retried forever)."""
+    from audio_pipeline.exporters import EXPORTERS, file_stem
+
+    paths, segments = sources
+    long = "a" * 240 + ".wav"
+    renamed = {long: paths["alice.wav"]}
+    moved = [replace(s, file=long) for s in segments if s.file == "alice.wav"]
+    for fmt in EXPORTERS:
+        done = export(fmt, moved, renamed.__getitem__, tmp_path / fmt)
+        assert done.files and all(len(f.name.encode()) < 255 for f in done.files), fmt
+    assert len(file_stem(long)) <= 80 and file_stem(long) != file_stem("a" * 239 + "b.wav")

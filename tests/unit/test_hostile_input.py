@@ -161,3 +161,33 @@ def test_zip_members_never_leave_the_archive() -> None:
     assert member_name("exports/native/../../etc/passwd") == "exports/native/__/__/etc/passwd"
     assert member_name("/abs/../x") == "abs/__/x"
     assert member_name("exports/ok/a.wav") == "exports/ok/a.wav"
+
+
+def test_a_pgp_decompression_bomb_is_refused_with_memory_bounded() -> None:
+    """A compressed message inflates a thousandfold; it is decrypted in a child process
+    whose memory is capped, and refused, instead of swelling the oracle."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import pgpy
+    from pgpy.constants import (
+        CompressionAlgorithm,
+        HashAlgorithm,
+        KeyFlags,
+        PubKeyAlgorithm,
+        SymmetricKeyAlgorithm,
+    )
+
+    from oracle_core.pgp import decrypt_bounded
+
+    key = pgpy.PGPKey.new(PubKeyAlgorithm.RSAEncryptOrSign, 2048)
+    key.add_uid(pgpy.PGPUID.new("oracle"), usage={KeyFlags.EncryptCommunications},
+                hashes=[HashAlgorithm.SHA256], ciphers=[SymmetricKeyAlgorithm.AES256],
+                compression=[CompressionAlgorithm.ZLIB])  # fmt: skip
+    bomb = pgpy.PGPMessage.new(b"\0" * (256 * 1024**2), compression=CompressionAlgorithm.ZLIB)
+    ciphertext = str(key.pubkey.encrypt(bomb))
+    assert len(ciphertext) < 1024**2
+    with pytest.raises(ValueError, match="inflates past"):
+        decrypt_bounded(ciphertext, str(key), max_bytes=32 * 1024**2)
+    small = str(key.pubkey.encrypt(pgpy.PGPMessage.new(b'{"version": 2}')))
+    assert decrypt_bounded(small, str(key)) == b'{"version": 2}'
