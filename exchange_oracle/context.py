@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_oracle.build import BuildContext
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
-from oracle_core.chain import Chain
+from oracle_core.chain import Chain, shared_lock_factory
 from oracle_core.db import make_engine, make_sessionmaker
 from oracle_core.storage import ObjectStorage, storage_from_settings
 
@@ -31,7 +31,11 @@ class ExchangeContext:
     @cached_property
     def chain(self) -> Chain:
         s = self.settings
-        return Chain(s.rpc_url, s.private_key.get_secret_value() if s.private_key else None)
+        return Chain(
+            s.rpc_url,
+            s.private_key.get_secret_value() if s.private_key else None,
+            lock_factory=shared_lock_factory(s.celery_broker_url),
+        )
 
     @cached_property
     def storage(self) -> ObjectStorage:

@@ -9,6 +9,7 @@ from typing import Any
 
 from cvat_sdk.api_client.exceptions import ApiException as CvatApiError
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError as DatabaseDown
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from exchange_oracle.build import (
@@ -68,6 +69,7 @@ TRANSIENT = (
     OSError,
     CvatApiError,
     Urllib3Error,
+    DatabaseDown,
 )
 
 

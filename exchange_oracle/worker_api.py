@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr, field_serializer
 from sqlalchemy import ColumnElement, func, insert, select, update
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from exchange_oracle.annotate_api import annotation_routes
 from exchange_oracle.assignments import (
@@ -362,6 +363,10 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
             return await run_in_threadpool(run)
         except AssignmentRefused as exc:
             raise HTTPException(exc.status, exc.detail) from None
+        except (CvatApiError, Urllib3Error) as exc:  # nothing was assigned: it rolled back
+            raise HTTPException(
+                503, f"the annotation tool did not answer ({type(exc).__name__}); try again"
+            ) from None
 
     @router.get("/assignment", summary="The worker's assignments")
     def list_assignments(

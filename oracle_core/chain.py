@@ -70,6 +70,43 @@ def redis_lock_factory(redis_url: str, timeout_s: float = 300) -> Callable[[str]
     return factory
 
 
+def file_lock_factory(folder: Path) -> Callable[[str], SenderLock]:
+    """Per-account locks as files under `folder` (flock), for processes on one machine
+    without Redis (the embedded demo)."""
+    import fcntl
+    from contextlib import contextmanager
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def factory(address: str) -> SenderLock:
+        @contextmanager
+        def held() -> Any:
+            with (folder / f"nonce-{address.lower()}.lock").open("w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield handle
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+        return held()
+
+    return factory
+
+
+def shared_lock_factory(broker_url: str) -> Callable[[str], SenderLock]:
+    """The nonce lock every process of an oracle shares: in Redis when the oracle's Celery
+    broker is Redis (production), in files beside the filesystem broker (the demo), and
+    in-process otherwise (a single process: tests)."""
+    import os
+
+    if broker_url.startswith(("redis://", "rediss://")):
+        return redis_lock_factory(broker_url)
+    if broker_url.startswith("filesystem://"):
+        folder = Path(os.environ.get("CELERY_FILESYSTEM_FOLDER", ".demo/broker"))
+        return file_lock_factory(folder.parent / "nonce-locks")
+    return local_lock
+
+
 @cache
 def _abi(name: str) -> list[dict[str, Any]]:
     """Read once per process: contract objects are made on every chain call."""

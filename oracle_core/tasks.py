@@ -34,6 +34,7 @@ def make_celery(name: str, broker_url: str) -> Celery:
         app.conf.broker_transport_options = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),  # else `control/` in the cwd
             "store_processed": False,
         }
     app.conf.update(

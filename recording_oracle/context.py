@@ -8,7 +8,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle_core.chain import Chain
+from oracle_core.chain import Chain, shared_lock_factory
 from oracle_core.db import make_engine, make_sessionmaker
 from oracle_core.storage import ObjectStorage, UrlPolicy, storage_from_settings
 from recording_oracle.config import RecordingSettings
@@ -29,7 +29,11 @@ class RecordingContext:
     @cached_property
     def chain(self) -> Chain:
         s = self.settings
-        return Chain(s.rpc_url, s.private_key.get_secret_value() if s.private_key else None)
+        return Chain(
+            s.rpc_url,
+            s.private_key.get_secret_value() if s.private_key else None,
+            lock_factory=shared_lock_factory(s.celery_broker_url),
+        )
 
     @cached_property
     def storage(self) -> ObjectStorage:

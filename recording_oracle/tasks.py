@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError as DatabaseDown
 
 from oracle_core.chain import ChainError
 from oracle_core.db import transaction
@@ -40,7 +41,8 @@ def use(ctx: RecordingContext) -> None:
     dispatch_after_commit(ctx.sessions, lambda row_id: deliver_outbox.delay(row_id))
 
 
-TRANSIENT = (ChainError, StorageError, ConnectionError, TimeoutError, OSError)
+# A dropped database connection (OperationalError) is retried like the network.
+TRANSIENT = (ChainError, StorageError, ConnectionError, TimeoutError, OSError, DatabaseDown)
 
 
 def handle(row: Any) -> str:

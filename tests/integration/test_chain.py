@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from web3 import Web3
@@ -173,3 +174,46 @@ def test_processes_sharing_a_key_take_turns_through_redis(fresh_chain: str, redi
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     assert chain.w3.eth.get_transaction_count(chain.address) == start + 18
     assert all(chain.kv_get(chain.address, f"{t}{i}") == "x" for t in "abc" for i in range(6))
+
+
+def test_every_oracle_process_shares_the_nonce_lock_of_its_broker(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's promise: every process that signs with one key takes its nonce under one
+    lock (Redis in production, a file beside the demo's filesystem broker)."""
+    import itertools
+    import multiprocessing
+
+    from oracle_core.chain import local_lock, shared_lock_factory
+
+    assert type(shared_lock_factory(redis_url)("0xabc")).__name__ == "Lock"  # redis-py's
+    assert shared_lock_factory("memory://") is local_lock
+    monkeypatch.setenv("CELERY_FILESYSTEM_FOLDER", str(tmp_path / "broker"))
+    lock_dir = tmp_path / "nonce-locks"
+    shared_lock_factory("filesystem://")  # makes the folder beside the broker's
+    assert lock_dir.is_dir()
+
+    marks = tmp_path / "marks"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_hold, args=(lock_dir, marks, n)) for n in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    spans = sorted(tuple(map(float, line.split())) for line in marks.read_text().splitlines())
+    assert len(spans) == 3
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end  # one holder at a time
+
+
+def _hold(folder: Path, marks: Path, n: int) -> None:
+    import time
+
+    from oracle_core.chain import file_lock_factory
+
+    with file_lock_factory(folder)("0xSender"):
+        start = time.monotonic()
+        time.sleep(0.2)
+        end = time.monotonic()
+    with marks.open("a") as out:
+        out.write(f"{start} {end}\n")
