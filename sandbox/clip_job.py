@@ -5,6 +5,7 @@ peaks, CVAT task and VAD pre-segments are exactly what a real escrow gets."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 import httpx
@@ -28,10 +29,12 @@ def seed_clip_job(
     annotation: Annotation,
     *,
     webhook_url: str | None = None,
-    webhook_secret: str = "sandbox-secret",
+    webhook_secret: str | None = None,
 ) -> int:
     """A ready escrow with one free job holding `pcm` (mono int16); returns the job's id.
     With `webhook_url`, CVAT reports job changes to the oracle as in a real build."""
+    # Its own secret, as a built escrow has: it signs CVAT's webhooks and the audio link.
+    webhook_secret = webhook_secret or secrets.token_hex(24)
     bucket = ctx.settings.storage_bucket
     ctx.storage.ensure_bucket(bucket)
     base = prefix(CHAIN_ID, escrow_address)

@@ -182,7 +182,8 @@ def test_every_oracle_process_shares_the_nonce_lock_of_its_broker(
     """The README's promise: every process that signs with one key takes its nonce under one
     lock (Redis in production, a file beside the demo's filesystem broker)."""
     import itertools
-    import multiprocessing
+    import subprocess
+    import sys
 
     from oracle_core.chain import local_lock, shared_lock_factory
 
@@ -194,26 +195,20 @@ def test_every_oracle_process_shares_the_nonce_lock_of_its_broker(
     assert lock_dir.is_dir()
 
     marks = tmp_path / "marks"
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_hold, args=(lock_dir, marks, n)) for n in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
+    hold = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from oracle_core.chain import file_lock_factory\n"
+        "with file_lock_factory(Path(sys.argv[1]))('0xSender'):\n"
+        "    start = time.monotonic(); time.sleep(0.2); end = time.monotonic()\n"
+        "with open(sys.argv[2], 'a') as out:\n"
+        "    out.write(f'{start} {end}\\n')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", hold, str(lock_dir), str(marks)]) for _ in range(3)
+    ]
+    assert all(p.wait(60) == 0 for p in procs)
     spans = sorted(tuple(map(float, line.split())) for line in marks.read_text().splitlines())
     assert len(spans) == 3
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end  # one holder at a time
-
-
-def _hold(folder: Path, marks: Path, n: int) -> None:
-    import time
-
-    from oracle_core.chain import file_lock_factory
-
-    with file_lock_factory(folder)("0xSender"):
-        start = time.monotonic()
-        time.sleep(0.2)
-        end = time.monotonic()
-    with marks.open("a") as out:
-        out.write(f"{start} {end}\n")
