@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oracle_core.db import UtcDateTime, transaction
-from oracle_core.storage import UnsafeUrlError
+from oracle_core.storage import UnsafeUrlError, pinned_client
 from oracle_core.webhooks import (
     PYTHON_PEERS,
     SIGNATURE_HEADER,
@@ -258,7 +258,7 @@ def deliver(
     row_id: str,
     *,
     private_key: str,
-    resolve_url: Callable[[str], str],
+    resolve_url: Callable[[str], str | tuple[str, str | None]],
     backoff: Backoff,
     client: httpx.Client,
     lease_s: float = 60,
@@ -286,15 +286,14 @@ def deliver(
     error: str | None = None
     permanent = False
     try:
-        url = resolve_url(row.target_address)
-        reply = client.post(
-            url,
-            content=body,
-            headers={
-                SIGNATURE_HEADER: sign(body, private_key),
-                "content-type": "application/json",
-            },
-        )
+        target = resolve_url(row.target_address)
+        url, pin = target if isinstance(target, tuple) else (target, None)
+        headers = {SIGNATURE_HEADER: sign(body, private_key), "content-type": "application/json"}
+        if pin is None:
+            reply = client.post(url, content=body, headers=headers)
+        else:  # a published URL: connect to the address the URL policy checked
+            with pinned_client(url, pin, timeout=client.timeout.read or 10.0) as pinned:
+                reply = pinned.post(url, content=body, headers=headers)
         if not reply.is_success:
             error = f"{url} answered {reply.status_code}: {reply.text[:200]}"
     except UnsafeUrlError as exc:  # the receiver's URL is refused: retrying changes nothing

@@ -66,21 +66,29 @@ def registered(chain: Chain, address: str) -> Registration | None:
     )
 
 
+def webhook_target(
+    chain: Chain,
+    address: str,
+    overrides: Mapping[str, str] | None = None,
+    policy: UrlPolicy | None = None,
+) -> tuple[str, str | None]:
+    """Where to send events for `address`, and the address to connect to: a settings
+    override first (the operator's own), else its KVStore entry, which anyone with an
+    account can publish: that one must pass `policy` (no loopback or private targets, else
+    UnsafeUrlError), and the connection goes to the address the policy checked."""
+    for key, url in (overrides or {}).items():
+        if key.lower() == address.lower():
+            return url, None
+    url = chain.kv_get(address, "webhook_url")
+    if not url:
+        raise LookupError(f"{address} publishes no webhook_url in KVStore")
+    return url, policy.check(url) if policy is not None else None
+
+
 def webhook_url(
     chain: Chain,
     address: str,
     overrides: Mapping[str, str] | None = None,
     policy: UrlPolicy | None = None,
 ) -> str:
-    """Where to send events for `address`: a settings override first (the operator's own),
-    else its KVStore entry, which anyone with an account can publish: that one must pass
-    `policy` (no loopback or private targets), else UnsafeUrlError."""
-    for key, url in (overrides or {}).items():
-        if key.lower() == address.lower():
-            return url
-    url = chain.kv_get(address, "webhook_url")
-    if not url:
-        raise LookupError(f"{address} publishes no webhook_url in KVStore")
-    if policy is not None:
-        policy.check(url)
-    return url
+    return webhook_target(chain, address, overrides, policy)[0]

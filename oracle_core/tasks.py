@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
 from oracle_core.events import DONE, FAILED, Backoff, EventTables, deliver, due, stale_inbox
-from oracle_core.registration import webhook_url
+from oracle_core.registration import webhook_target
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class OutboxContext:
     tables: EventTables
     chain: Chain
 
-    def resolve_url(self, address: str) -> str:
-        return webhook_url(
+    def resolve_url(self, address: str) -> tuple[str, str | None]:
+        return webhook_target(
             self.chain, address, self.settings.webhook_url_overrides, self.settings.url_policy()
         )
 
