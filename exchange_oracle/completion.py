@@ -368,20 +368,29 @@ def clean_up(ctx: BuildContext, chain_id: int, address: str) -> str:
             cvat.close()
     removed = remove_files(ctx, chain_id, address)
     with transaction(ctx.sessions) as session:
-        moved = session.execute(
-            update(escrows)
-            .where(escrows.c.id == escrow.id, escrows.c.status != "completed")
-            .values(status="completed", cvat_project_id=None, updated_at=now())
-        ).rowcount  # type: ignore[attr-defined]
-        if moved:
-            enqueue(
-                session,
-                events,
-                chain_id=chain_id,
-                escrow_address=address,
-                event_type="escrow_cleaned",
-                target_address=state.recording_oracle,
-                target_role="recording_oracle",
-                event_data={"files_removed": removed},
-            )
+        close_escrow(session, escrow, "completed", state.recording_oracle, removed)
     return f"cleaned up ({removed} files)"
+
+
+def close_escrow(
+    session: Session, escrow: Any, status: str, recording_oracle: str, removed: int
+) -> bool:
+    """The escrow's last state (its CVAT project gone), and `escrow_cleaned` to the recording
+    oracle, once: False if another worker closed it first."""
+    moved = session.execute(
+        update(escrows)
+        .where(escrows.c.id == escrow.id, escrows.c.status != status)
+        .values(status=status, cvat_project_id=None, updated_at=now())
+    ).rowcount  # type: ignore[attr-defined]
+    if moved:
+        enqueue(
+            session,
+            events,
+            chain_id=escrow.chain_id,
+            escrow_address=escrow.escrow_address,
+            event_type="escrow_cleaned",
+            target_address=recording_oracle,
+            target_role="recording_oracle",
+            event_data={"files_removed": removed},
+        )
+    return bool(moved)

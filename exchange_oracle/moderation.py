@@ -19,10 +19,9 @@ from sqlalchemy import select, update
 
 from exchange_oracle.assignments import reset_in_cvat
 from exchange_oracle.build import BuildContext, BuildFailed
-from exchange_oracle.completion import remove_files
-from exchange_oracle.db import assignments, escrows, events, jobs, workers
+from exchange_oracle.completion import close_escrow, remove_files
+from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.db import transaction
-from oracle_core.events import enqueue
 
 CANCELABLE = ("ToCancel", "Cancelled")
 LIVE = ("Launched", "Pending", "Partial")
@@ -68,22 +67,7 @@ def cancel_escrow(ctx: BuildContext, chain_id: int, address: str) -> str:
             .where(jobs.c.escrow_id == row.id)
             .values(status="canceled", updated_at=now())
         )
-        moved = session.execute(
-            update(escrows)
-            .where(escrows.c.id == row.id, escrows.c.status != "canceled")
-            .values(status="canceled", cvat_project_id=None, updated_at=now())
-        ).rowcount  # type: ignore[attr-defined]
-        if moved:
-            enqueue(
-                session,
-                events,
-                chain_id=chain_id,
-                escrow_address=address,
-                event_type="escrow_cleaned",
-                target_address=state.recording_oracle,
-                target_role="recording_oracle",
-                event_data={"files_removed": removed},
-            )
+        close_escrow(session, row, "canceled", state.recording_oracle, removed)
     return "canceled"
 
 
