@@ -9,7 +9,9 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +100,34 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
             .returning(escrows.c.id)
         ).scalar_one()
     )
+
+
+HEARTBEAT_S = 5.0
+
+
+@contextmanager
+def heartbeat(ctx: BuildContext, touch: Any, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """While a build step runs, `touch` (an UPDATE of its row's `updated_at`) every few
+    seconds from a thread: a step whose worker was killed stops beating, and the resume
+    sweep (`tasks.resume_builds`) hands it to another worker within seconds, while one that
+    is merely slow (a long file, a slow CVAT) is left alone."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            try:
+                with transaction(ctx.sessions) as session:
+                    session.execute(touch)
+            except Exception as exc:  # a missed beat only makes a resume come sooner
+                log.warning("build heartbeat failed: %s", exc)
+
+    thread = threading.Thread(target=beat, daemon=True, name="build-heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every_s + 5)
 
 
 def vad_params(details: Details) -> VadParams:
@@ -237,7 +267,10 @@ def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
         manifest = Manifest.model_validate(row.manifest)
         details = manifest.annotation.details
         values: dict[str, Any]
-        with tempfile.TemporaryDirectory() as tmp:
+        alive = heartbeat(
+            ctx, update(source_files).where(source_files.c.id == row.id).values(updated_at=now())
+        )
+        with alive, tempfile.TemporaryDirectory() as tmp:
             path = download(ctx, manifest, row.object_key, Path(tmp) / "media")
             try:
                 result = analyze(
@@ -286,7 +319,10 @@ def finish_escrow(ctx: BuildContext, escrow_id: int) -> int:
     if row.status != "packing":
         return _job_count(ctx, escrow_id)
     try:
-        return _finish(ctx, row, files)
+        with heartbeat(
+            ctx, update(escrows).where(escrows.c.id == escrow_id).values(updated_at=now())
+        ):
+            return _finish(ctx, row, files)
     except BuildFailed as exc:
         _fail(ctx, escrow_id, row.chain_id, row.escrow_address, str(exc))
         raise

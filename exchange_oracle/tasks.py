@@ -148,13 +148,14 @@ def pack_escrow(self: Any, escrow_id: int) -> str:
         raise _retry(self, exc) from None
 
 
-STALLED_S = 600.0
+STALLED_S = 20.0  # four missed heartbeats (build.HEARTBEAT_S): the step's worker is gone
 
 
 @app.task(name="exchange_oracle.resume_builds")
 def resume_builds(stalled_s: float = STALLED_S) -> dict[str, int]:
-    """Builds whose worker died or whose hand-off was lost: analyses still pending and
-    packing without progress (no new job) for `stalled_s` are dispatched again."""
+    """Builds whose worker died or whose hand-off was lost: analyses and packing whose
+    heartbeat stopped `stalled_s` ago are dispatched again (a running step beats every
+    few seconds, so a live one is never doubled)."""
     cutoff = datetime.now(UTC) - timedelta(seconds=stalled_s)
     with context().sessions() as session:
         files = session.execute(
@@ -179,6 +180,12 @@ def resume_builds(stalled_s: float = STALLED_S) -> dict[str, int]:
             session.execute(
                 update(source_files)
                 .where(source_files.c.escrow_id == escrow_id, source_files.c.name == name)
+                .values(updated_at=datetime.now(UTC))
+            )
+        if packing:  # claimed for this dispatch: the next sweep waits for its heartbeat
+            session.execute(
+                update(escrows)
+                .where(escrows.c.id.in_(packing))
                 .values(updated_at=datetime.now(UTC))
             )
         session.commit()
@@ -243,6 +250,6 @@ app.conf.beat_schedule.update(
     {
         "expire-assignments": {"task": expire_assignments.name, "schedule": EXPIRY_EVERY_S},
         "reconcile": {"task": reconcile_with_cvat.name, "schedule": RECONCILE_EVERY_S},
-        "resume-builds": {"task": resume_builds.name, "schedule": 60.0},
+        "resume-builds": {"task": resume_builds.name, "schedule": 10.0},
     }
 )
