@@ -269,28 +269,30 @@ def reject_assignments(
                 .where(assignments.c.id == row.id)
                 .values(status="rejected", reject_reason=reasons[row.id][:2000])
             )
-            session.execute(
-                update(jobs).where(jobs.c.id == row.job_id).values(status="free", updated_at=now())
-            )
             freed.append(row.job_id)
+        # The jobs are reset in CVAT while their rows are locked and before they are free:
+        # a worker taking one the instant it is listed again starts from the pre-segments,
+        # and nothing resets it under them afterwards.
+        _reset_jobs(ctx, session, freed)
         if freed:
+            session.execute(
+                update(jobs).where(jobs.c.id.in_(freed)).values(status="free", updated_at=now())
+            )
             session.execute(
                 update(escrows)
                 .where(escrows.c.id == escrow.id, escrows.c.status == "validation")
                 .values(status="ready", updated_at=now())
             )
-    _reset_jobs(ctx, freed)
     return f"{len(freed)} rejected"
 
 
-def _reset_jobs(ctx: BuildContext, job_ids: Sequence[int]) -> None:
-    """Best effort: clear the rejected work in CVAT now. Taking a job resets it anyway."""
+def _reset_jobs(ctx: BuildContext, session: Session, job_ids: Sequence[int]) -> None:
+    """Best effort: clear the rejected work in CVAT (taking a job resets it anyway)."""
     if not job_ids:
         return
     from exchange_oracle.assignments import reset_in_cvat
 
-    with ctx.sessions() as session:
-        rows = session.execute(select(jobs).where(jobs.c.id.in_(job_ids))).all()
+    rows = session.execute(select(jobs).where(jobs.c.id.in_(job_ids)).with_for_update()).all()
     cvat = ctx.cvat()
     try:
         for row in rows:
