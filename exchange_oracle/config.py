@@ -22,6 +22,9 @@ class ExchangeSettings(OracleSettings):
         1.0, ge=0, description="GET /job answers reused for this long; 0 turns it off"
     )
     cvat_timeout_s: float = Field(60.0, gt=0, description="per CVAT request")
+    cvat_retry_deadline_s: float = Field(
+        60.0, ge=0, description="how long one CVAT request is retried on 5xx and timeouts"
+    )
     max_escrow_files: int = Field(2000, ge=1, description="media files one escrow may list")
     max_escrow_bytes: int = Field(50 * 1024**3, ge=1, description="media bytes one escrow may list")
     max_file_hours: float = Field(12.0, gt=0, description="longest media file, decoded")

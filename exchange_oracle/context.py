@@ -44,7 +44,11 @@ class ExchangeContext:
     def cvat(self) -> Cvat:
         s = self.settings
         return Cvat(
-            s.cvat_url, s.cvat_username, s.cvat_password.get_secret_value(), s.cvat_timeout_s
+            s.cvat_url,
+            s.cvat_username,
+            s.cvat_password.get_secret_value(),
+            s.cvat_timeout_s,
+            s.cvat_retry_deadline_s,
         )
 
     @cached_property

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cvat_sdk import Client, Config, models
+from cvat_sdk.api_client.exceptions import ServiceException
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from oracle_core.manifest import Annotation
 
@@ -72,21 +77,50 @@ def project_labels(annotation: Annotation) -> list[models.PatchedLabelRequest]:
     return labels
 
 
+RETRY_WAITS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # each jittered by +-50 %
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
+
+
 class Cvat:
-    def __init__(self, url: str, username: str, password: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        timeout_s: float = 60.0,
+        retry_deadline_s: float = 60.0,
+    ) -> None:
         # cvat-sdk polls a task's creation every 5 s by default; real CVAT takes a few.
         self.client = Client(url, config=Config(status_check_period=0.5))
-        # A CVAT that stalls must not hold a worker forever: every request gets a deadline,
-        # and the read timeout surfaces as a retryable error.
         rest = self.client.api_client.rest_client
         send = rest.request
 
-        def with_deadline(*args: Any, **kwargs: Any) -> Any:
+        def patient(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            """Every request gets a read deadline (a stalled CVAT must not hold a worker),
+            and a 5xx, a timeout or a dropped connection is retried per request, with
+            jittered backoff, until `retry_deadline_s`: requests that change nothing twice
+            (GET, PUT, PATCH, DELETE) always, a POST only when it never reached CVAT."""
             if kwargs.get("_request_timeout") is None:
                 kwargs["_request_timeout"] = (10.0, timeout_s)
-            return send(*args, **kwargs)
+            deadline = time.monotonic() + retry_deadline_s
+            waits = list(RETRY_WAITS_S)
+            while True:
+                try:
+                    return send(method, url, *args, **kwargs)
+                except (ServiceException, Urllib3Error) as exc:
+                    unsent = isinstance(exc, NewConnectionError) or (
+                        isinstance(exc, MaxRetryError)
+                        and isinstance(exc.reason, NewConnectionError)
+                    )
+                    wait = waits.pop(0) * random.uniform(0.5, 1.5) if waits else None
+                    if wait is None or time.monotonic() + wait > deadline:
+                        raise
+                    if method.upper() not in IDEMPOTENT and not unsent:
+                        raise
+                    log.warning("CVAT %s %s: %s; again in %.1f s", method, url, exc, wait)
+                    time.sleep(wait)
 
-        rest.request = with_deadline
+        rest.request = patient
         self.client.login((username, password))
         if url not in _versions_seen:
             _versions_seen.add(url)

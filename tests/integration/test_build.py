@@ -17,7 +17,7 @@ from cvat_sdk import Client
 from cvat_sdk.api_client.exceptions import ApiException
 from fastapi import FastAPI
 from sqlalchemy import select
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
 from audio_oracles.requester import RequesterSettings, launch
 from audio_pipeline import decode, detect_speech
@@ -28,6 +28,7 @@ from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import escrows, events, jobs, metadata
 from oracle_core.chain import Chain
 from oracle_core.db import make_engine, make_sessionmaker
+from oracle_core.manifest import Annotation
 from oracle_core.storage import ObjectStorage, UrlPolicy
 from sandbox import accounts
 from sandbox.cvat_double import create_app
@@ -275,3 +276,32 @@ def test_an_escrow_past_this_oracles_caps_fails_naming_the_cap(
         (sent,) = s.execute(select(events.outbox)).all()
         assert s.execute(select(jobs)).all() == []
     assert "at most 2 per escrow" in json.loads(sent.body)["event_data"]["reason"]
+
+
+def test_cvat_5xx_are_retried_per_request_and_posts_are_never_sent_twice(
+    world: dict[str, Any],
+) -> None:
+    """A CVAT answering 5xx for a moment costs a few seconds, not a task retry: requests
+    that change nothing twice are retried with jittered backoff up to a deadline; a POST
+    that reached CVAT is not (it might have made something)."""
+    faults = world["faults"]
+    cvat = Cvat(world["cvat_url"], "admin", "admin-password", retry_deadline_s=20)
+    try:
+        annotation = Annotation.model_validate(manifest()["annotation"])
+        faults.add(Fault("GET", r"^/api/projects/?$", status=503, times=3))
+        project = cvat.ensure_project("retried", annotation)  # a GET first, retried
+        assert project > 0
+        faults.add(Fault("POST", r"^/api/webhooks/?$", status=502, times=1))
+        with pytest.raises(ApiException) as raised:
+            cvat.ensure_webhook(project, "http://127.0.0.1:1/hook", "s")
+        assert raised.value.status == 502
+        assert cvat.ensure_webhook(project, "http://127.0.0.1:1/hook", "s") > 0  # once
+    finally:
+        cvat.close()
+    impatient = Cvat(world["cvat_url"], "admin", "admin-password", retry_deadline_s=0.2)
+    try:
+        faults.add(Fault("GET", r"^/api/projects/?$", status=503, times=50))
+        with pytest.raises((ApiException, MaxRetryError)):  # past its deadline: it surfaces
+            impatient.ensure_project("never", Annotation.model_validate(manifest()["annotation"]))
+    finally:
+        impatient.close()
