@@ -57,14 +57,12 @@ def analyze(
                 str(source), f"declares {declared / 3600:.1f} h, over {max_duration_s / 3600:g} h"
             )
         limit = None if max_duration_s is None else int(max_duration_s * ANALYSIS_RATE)
+        hours = 0.0 if max_duration_s is None else max_duration_s / 3600
         samples = 0
         for block in reader:
             samples += len(block)
             if limit is not None and samples > limit:
-                raise TooLongAudioError(
-                    str(source),
-                    f"decodes past {max_duration_s / 3600:g} h",  # type: ignore[operator]
-                )
+                raise TooLongAudioError(str(source), f"decodes past {hours:g} h")
             detector.feed(block)
             builder.feed(block)
         return Analysis(reader.info, reader.duration_s, detector.finish(), builder.finish())

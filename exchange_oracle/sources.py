@@ -75,7 +75,6 @@ def list_media(ctx: BuildContext, manifest: Manifest) -> tuple[list[MediaFile], 
     """The audio files under media_url, and the ground truth text."""
     try:
         media = manifest.data.bucket("media_url")
-        gt = manifest.data.bucket("gt_url")
         source = ObjectStorage.for_bucket(media, ctx.policy)
         files = []
         for key, size in source.list(media.bucket_name, media.path):
@@ -87,10 +86,9 @@ def list_media(ctx: BuildContext, manifest: Manifest) -> tuple[list[MediaFile], 
             if size > MAX_FILE_BYTES:
                 raise BuildFailed(f"media file {name} is {size} bytes, over the limit")
             files.append(MediaFile(name, key, size))
-        gt_store = ObjectStorage.for_bucket(gt, ctx.policy)
-        gt_text = gt_store.get(gt.bucket_name, gt.path).decode("utf-8")
     except (StorageError, UnsafeUrlError, ValueError) as exc:
-        raise BuildFailed(f"data: {exc}") from None
+        raise BuildFailed(f"data.media_url: {exc}") from None
+    gt_text = read_text(ctx, manifest, "gt_url")
     if not files:
         raise BuildFailed(f"no audio files under {media.url}")
     s = ctx.settings

@@ -258,7 +258,7 @@ def deliver(
     row_id: str,
     *,
     private_key: str,
-    resolve_url: Callable[[str], str | tuple[str, str | None]],
+    resolve_url: Callable[[str], tuple[str, str | None]],
     backoff: Backoff,
     client: httpx.Client,
     lease_s: float = 60,
@@ -286,8 +286,7 @@ def deliver(
     error: str | None = None
     permanent = False
     try:
-        target = resolve_url(row.target_address)
-        url, pin = target if isinstance(target, tuple) else (target, None)
+        url, pin = resolve_url(row.target_address)
         headers = {SIGNATURE_HEADER: sign(body, private_key), "content-type": "application/json"}
         if pin is None:
             reply = client.post(url, content=body, headers=headers)

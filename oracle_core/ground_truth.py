@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from audio_pipeline.segments import parse_time
@@ -30,31 +31,38 @@ class GroundTruthError(ValueError):
     """Ground truth we cannot use; the message names the line."""
 
 
-def read_gt(text: str) -> list[GtSpan]:
+def _timed_rows(
+    text: str, what: str, columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str], int, int]]:
+    """(line number, row, start ms, stop ms) of each row of a requester's TSV; every
+    problem a GroundTruthError naming `what` and the line."""
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    if not rows or not set(COLUMNS) <= set(rows[0]):
-        raise GroundTruthError(f"ground truth needs the columns {', '.join(sorted(COLUMNS))}")
-    spans = []
+    if not rows or not set(columns) <= set(rows[0]):
+        raise GroundTruthError(f"{what} needs the columns {', '.join(sorted(columns))}")
     for n, row in enumerate(rows, start=2):
-        if None in row.values() or None in row:
-            raise GroundTruthError(f"ground truth line {n}: not as many fields as the header")
+        if None in row or any(row.get(c) is None for c in columns):
+            raise GroundTruthError(f"{what} line {n}: not as many fields as the header")
         try:
             start, stop = parse_time(row["start"]), parse_time(row["stop"])
         except ValueError as exc:
-            raise GroundTruthError(f"ground truth line {n}: {exc}") from None
+            raise GroundTruthError(f"{what} line {n}: {exc}") from None
         if stop <= start:
-            raise GroundTruthError(f"ground truth line {n}: stop is not after start")
-        spans.append(
-            GtSpan(
-                row["filename"],
-                round(start * 1000),
-                round(stop * 1000),
-                row["label"],
-                row["text"] or "",
-                row.get("span_id") or f"gt{n}",
-            )
+            raise GroundTruthError(f"{what} line {n}: stop is not after start")
+        yield n, row, round(start * 1000), round(stop * 1000)
+
+
+def read_gt(text: str) -> list[GtSpan]:
+    return [
+        GtSpan(
+            row["filename"],
+            start,
+            stop,
+            row["label"],
+            row["text"] or "",
+            row.get("span_id") or f"gt{n}",
         )
-    return spans
+        for n, row, start, stop in _timed_rows(text, "ground truth", COLUMNS)
+    ]
 
 
 def load_gt(gt_url: BucketUrl, policy: UrlPolicy) -> list[GtSpan]:
@@ -75,21 +83,10 @@ class DataRegion:
 
 
 def read_regions(text: str) -> list[DataRegion]:
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    if not rows or not {"filename", "start", "stop"} <= set(rows[0]):
-        raise GroundTruthError("regions need the columns filename, start, stop")
-    regions = []
-    for n, row in enumerate(rows, start=2):
-        if row.get("start") is None or row.get("stop") is None or row.get("filename") is None:
-            raise GroundTruthError(f"regions line {n}: not as many fields as the header")
-        try:
-            start, stop = parse_time(row["start"]), parse_time(row["stop"])
-        except ValueError as exc:
-            raise GroundTruthError(f"regions line {n}: {exc}") from None
-        if stop <= start:
-            raise GroundTruthError(f"regions line {n}: stop is not after start")
-        regions.append(DataRegion(row["filename"], round(start * 1000), round(stop * 1000)))
-    return regions
+    return [
+        DataRegion(row["filename"], start, stop)
+        for _, row, start, stop in _timed_rows(text, "regions", ("filename", "start", "stop"))
+    ]
 
 
 def usable_spans(

@@ -42,10 +42,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def prefix(chain_id: int, address: str) -> str:
-    return f"{address}@{chain_id}"
-
-
 def _escrow(session: Session, chain_id: int, address: str) -> Any:
     row = session.execute(
         select(escrows).where(escrows.c.chain_id == chain_id, escrows.c.escrow_address == address)

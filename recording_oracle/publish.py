@@ -18,6 +18,7 @@ from recording_oracle.context import RecordingContext
 
 
 def prefix(chain_id: int, address: str) -> str:
+    """The escrow's folder in this oracle's bucket, as HUMAN's recording oracle names it."""
     return f"{address}@{chain_id}"
 
 

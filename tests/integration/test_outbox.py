@@ -231,7 +231,7 @@ def test_a_webhook_url_published_on_loopback_is_never_called(fresh_chain: str, p
     """Anyone can publish a KVStore `webhook_url`: one naming loopback (or any private
     address) is refused by the URL policy at once, dead-lettered, never posted to."""
     from oracle_core.events import Backoff, deliver
-    from oracle_core.registration import Registration, register, webhook_url
+    from oracle_core.registration import Registration, register, webhook_target, webhook_url
     from oracle_core.storage import UnsafeUrlError, UrlPolicy
 
     receiver = FlakyReceiver(failures=0)
@@ -251,7 +251,7 @@ def test_a_webhook_url_published_on_loopback_is_never_called(fresh_chain: str, p
         with httpx.Client() as client:
             result = deliver(
                 sessions, tables, row_id, private_key=key(accounts.EXCHANGE_ORACLE),
-                resolve_url=lambda a: webhook_url(chain, a, {}, UrlPolicy()),
+                resolve_url=lambda a: webhook_target(chain, a, {}, UrlPolicy()),
                 backoff=Backoff(0.1, 1, 8), client=client,
             )  # fmt: skip
         assert result.status == "dead" and "URL policy" in (result.error or "")

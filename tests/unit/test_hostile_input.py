@@ -94,7 +94,7 @@ def test_any_tsv_is_read_or_refused_with_its_own_error(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=60))
+@given(st.text(max_size=60) | st.text(max_size=60).map("Bearer ".__add__))
 def test_any_authorization_header_is_a_token_or_an_auth_error(header: str) -> None:
     try:
         token = bearer_token(header)
