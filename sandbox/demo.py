@@ -11,34 +11,25 @@ each oracle gets its own database next to the one named.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
+from sandbox.demo_market import HMT, DemoFailed, Market, ReputationStandIn, Timeline
+from sandbox.demo_report import write_reports
 from sandbox.servers import free_port, serve_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
-HMT = 10**18
 
 
-class DemoFailed(RuntimeError):
-    """The demo could not finish; the message says where and why."""
-
-
+@dataclass
 @dataclass
 class DemoOptions:
     files: int = 3
@@ -51,21 +42,6 @@ class DemoOptions:
     report_dir: Path = REPO
     amount_hmt: int = 20
     timeout_s: float = 300.0
-
-
-@dataclass
-class Timeline:
-    started: float = field(default_factory=time.monotonic)
-    events: list[tuple[float, str]] = field(default_factory=list)
-    printer: Callable[[str], None] = print
-
-    def __call__(self, what: str) -> None:
-        at = time.monotonic() - self.started
-        self.events.append((round(at, 2), what))
-        self.printer(f"[{at:6.1f} s] {what}")
-
-    def at(self, what: str) -> float | None:
-        return next((t for t, w in self.events if w.startswith(what)), None)
 
 
 # -- processes and servers -------------------------------------------------------------
@@ -310,7 +286,7 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     recording_url = stack.enter_context(
         serve_in_thread(create_recording(recording), ports["recording"], log_level="error")
     )
-    reputation = _ReputationStandIn(common, chain_url)
+    reputation = ReputationStandIn(common, chain_url)
     reputation_url = stack.enter_context(
         serve_in_thread(reputation.app(), ports["reputation"], log_level="error")
     )
@@ -359,7 +335,7 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     escrow = launched.escrow_address
     timeline(f"escrow {escrow} launched with {opts.amount_hmt} HMT")
     chain = Chain(chain_url)
-    market = _Market(exchange, recording, issuer, exchange_url, escrow, truth, timeline)
+    market = Market(exchange, recording, issuer, exchange_url, escrow, truth, timeline)
     market.wait_listed(opts.timeout_s)
     timeline(f"{market.jobs} jobs listed")
     wallets = [
@@ -423,342 +399,5 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     if opts.keep_running:
         urls: dict[str, str] = report["urls"]
         urls["annotator page (try a job)"] = _job_to_try(exchange, exchange_url, issuer)
-    _write_reports(report, opts.report_dir)
+    write_reports(report, opts.report_dir)
     return report
-
-
-class _ReputationStandIn:
-    """Receives job_completed from the recording oracle (signature checked against the
-    escrow), then pays from payouts.json with bulkPayOut and sends escrow_completed."""
-
-    def __init__(self, common: dict[str, Any], chain_url: str) -> None:
-        self.common = common
-        self.chain_url = chain_url
-        self.paid: dict[str, int] | None = None
-        self.results_url = ""
-        self.results_hash = ""
-        self.error: str | None = None
-
-    def app(self) -> FastAPI:
-        from oracle_core.chain import Chain
-        from oracle_core.webhooks import SIGNATURE_HEADER, WebhookRejected, verify
-
-        app = FastAPI(title="reputation oracle stand-in (sandbox)")
-
-        @app.post("/webhook")
-        async def webhook(request: Request) -> JSONResponse:
-            raw = await request.body()
-            try:
-                event = verify(
-                    raw,
-                    request.headers.get(SIGNATURE_HEADER),
-                    {"job_completed": ("recording_oracle",)},
-                    Chain(self.chain_url),
-                )
-            except WebhookRejected as exc:
-                return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-            threading.Thread(target=self._pay, args=(event.envelope.escrow_address,)).start()
-            return JSONResponse({"status": "accepted"})
-
-        return app
-
-    def _pay(self, escrow: str) -> None:
-        from oracle_core.chain import Chain
-        from oracle_core.config import OracleSettings
-        from sandbox import accounts
-        from sandbox.reputation import pay_and_complete
-
-        key = accounts.private_key(accounts.REPUTATION_ORACLE)
-        state = Chain(self.chain_url).read_escrow(escrow)
-        self.results_url, self.results_hash = (
-            state.intermediate_results_url,
-            state.intermediate_results_hash,
-        )
-        try:
-            done = pay_and_complete(
-                OracleSettings(**self.common, private_key=key), Chain(self.chain_url, key), escrow
-            )
-            self.error = done.notify_error
-            self.paid = done.payouts
-        except Exception as exc:  # reported by the market loop
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.paid = {}
-
-
-class _Market:
-    """Bot workers going through the worker API and CVAT, and what the oracles record."""
-
-    def __init__(
-        self,
-        exchange: Any,
-        recording: Any,
-        issuer: Any,
-        url: str,
-        escrow: str,
-        truth: Any,
-        timeline: Timeline,
-    ) -> None:
-        self.exchange, self.recording, self.issuer = exchange, recording, issuer
-        self.url, self.escrow, self.truth, self.say = url, escrow, truth, timeline
-        self.jobs = 0
-        self.sloppy_done = False
-        self.rejected_seen: set[str] = set()
-        self.recorded = False
-
-    def _exchange_status(self) -> str:
-        from sqlalchemy import select
-
-        from exchange_oracle.db import escrows
-
-        with self.exchange.sessions() as s:
-            return str(
-                s.execute(
-                    select(escrows.c.status).where(escrows.c.escrow_address == self.escrow)
-                ).scalar()
-            )
-
-    def wait_listed(self, timeout_s: float) -> None:
-        from sqlalchemy import func, select
-
-        from exchange_oracle.db import escrows, jobs, source_files
-
-        deadline = time.monotonic() + timeout_s
-        analysed = -1
-        while (status := self._exchange_status()) != "ready":
-            with self.exchange.sessions() as s:
-                counts = s.execute(
-                    select(source_files.c.status, func.count()).group_by(source_files.c.status)
-                ).all()
-            done = sum(n for st, n in counts if st != "pending")
-            if counts and done != analysed:
-                analysed = done
-                self.say(f"files analysed {done}/{sum(n for _, n in counts)}")
-            if status == "failed":
-                with self.exchange.sessions() as s:
-                    reason = s.execute(select(escrows.c.failure_reason)).scalar()
-                raise DemoFailed(f"the escrow could not be built: {reason}")
-            if time.monotonic() > deadline:
-                raise DemoFailed(f"no jobs listed after {timeout_s:.0f} s (escrow {status})")
-            time.sleep(0.2)
-        with self.exchange.sessions() as s:
-            self.jobs = int(s.execute(select(func.count()).select_from(jobs)).scalar_one())
-
-    def wait_exchange(self, status: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self._exchange_status() != status:
-            if time.monotonic() > deadline:
-                raise DemoFailed(f"the exchange oracle never marked the escrow {status}")
-            time.sleep(0.2)
-
-    def work(self, wallets: list[str], timeout_s: float, done: Callable[[], bool]) -> None:
-        """Workers take and finish assignments until the escrow is paid. The first
-        worker's first assignment is sloppy (wrong words, no attributes)."""
-        from sandbox.human_app import HumanApp
-
-        deadline = time.monotonic() + timeout_s
-        human_app = HumanApp(self.url, self.issuer)  # every call as HUMAN App makes it
-        for w in wallets:
-            human_app.register(w)
-        while not done():
-            if time.monotonic() > deadline:
-                raise DemoFailed(f"the escrow was not paid within {timeout_s:.0f} s")
-            progressed = False
-            listed = {j["escrow_address"] for j in human_app.discover_jobs()}
-            for w in wallets if self.escrow in listed else []:
-                try:
-                    taken = human_app.take(w, self.escrow, 1338)
-                except httpx.HTTPStatusError:
-                    continue
-                bad = w == wallets[0] and not self.sloppy_done
-                self.sloppy_done = self.sloppy_done or bad
-                self._annotate(taken["assignment_id"], bad)
-                kind = "sloppily" if bad else "accurately"
-                self.say(f"worker {w[:10]} took a job and annotated it {kind}")
-                progressed = True
-            self._report_changes()
-            if not progressed:
-                time.sleep(0.3)
-
-    def _annotate(self, assignment_id: str, bad: bool) -> None:
-        from sqlalchemy import select
-
-        from audio_pipeline.clips import TimeMap
-        from exchange_oracle.db import assignments, escrows, jobs
-        from sandbox.annotators import perfect, sloppy
-
-        with self.exchange.sessions() as s:
-            job = s.execute(
-                select(jobs, escrows.c.cvat_project_id)
-                .join(assignments, assignments.c.job_id == jobs.c.id)
-                .join(escrows, escrows.c.id == jobs.c.escrow_id)
-                .where(assignments.c.id == assignment_id)
-            ).one()
-        segments = perfect(TimeMap.from_dict(job.time_map), self.truth)
-        cvat = self.exchange.cvat()
-        try:
-            cvat.put_segments(
-                job.cvat_job_id, job.cvat_project_id, sloppy(segments) if bad else segments
-            )
-            cvat.set_state(job.cvat_job_id, "completed")
-        finally:
-            cvat.close()
-
-    def _report_changes(self) -> None:
-        from sqlalchemy import select
-
-        from exchange_oracle.db import assignments
-        from recording_oracle.db import escrows as recorded
-
-        with self.exchange.sessions() as s:
-            rejected = s.execute(
-                select(assignments.c.id, assignments.c.reject_reason).where(
-                    assignments.c.status == "rejected"
-                )
-            ).all()
-        for assignment_id, reason in rejected:
-            if assignment_id not in self.rejected_seen:
-                self.rejected_seen.add(assignment_id)
-                self.say(f"recording oracle rejected {assignment_id[:8]}: {reason}")
-        if not self.recorded:
-            with self.recording.sessions() as s:
-                status = s.execute(select(recorded.c.status)).scalar()
-            if status in ("recorded", "cleaned"):
-                self.recorded = True
-                self.say("results stored on the escrow; job_completed sent")
-
-    def verdicts(self) -> dict[str, int]:
-        rows = self._results()
-        return {
-            "accepted": sum(1 for r in rows if r.passed),
-            "rejected": sum(1 for r in rows if not r.passed),
-        }
-
-    def _results(self) -> list[Any]:
-        from sqlalchemy import select
-
-        from recording_oracle.db import results
-
-        with self.recording.sessions() as s:
-            return list(s.execute(select(results).order_by(results.c.created_at)).all())
-
-    def scores(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "assignment_id": r.assignment_id,
-                "wallet": r.wallet_address,
-                "wer": r.value,
-                "passed": r.passed,
-                "iteration": r.iteration,
-            }
-            for r in self._results()
-        ]
-
-    def per_worker(self, wallets: list[str], paid: dict[str, int]) -> list[dict[str, Any]]:
-        rows = self._results()
-        out = []
-        for w in wallets:
-            mine = [r for r in rows if r.wallet_address == w]
-            wers = [r.value for r in mine if r.value is not None]
-            out.append(
-                {
-                    "wallet": w,
-                    "accepted": sum(1 for r in mine if r.passed),
-                    "rejected": sum(1 for r in mine if not r.passed),
-                    "mean_wer": round(sum(wers) / len(wers), 3) if wers else None,
-                    "paid_hmt": str(Decimal(paid.get(w, 0)) / HMT),
-                }
-            )
-        return out
-
-
-# -- the reports -----------------------------------------------------------------------
-REPORT_KEYS = (
-    "escrow_address",
-    "chain_id",
-    "status",
-    "audio_seconds",
-    "jobs",
-    "assignments",
-    "payouts",
-    "results_url",
-    "results_hash",
-    "timings_s",
-)
-
-
-def _write_reports(report: dict[str, Any], folder: Path) -> None:
-    doc = {k: report[k] for k in REPORT_KEYS}
-    doc["workers"] = report["workers"]
-    (folder / "demo-report.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (folder / "demo-report.html").write_text(render_html(report))
-
-
-def render_html(report: dict[str, Any]) -> str:
-    """The report with two inline SVG plots: WER per assignment against the threshold,
-    and the escrow's timeline. No scripts, no network."""
-    from html import escape
-
-    scores = report["scores"]
-    target = float(report["target"]["score"])
-    width, height, pad = 640, 220, 40
-    top = max([target * 1.5] + [s["wer"] or 0 for s in scores]) or 1
-    bars = []
-    step = (width - 2 * pad) / max(1, len(scores))
-    for i, s in enumerate(scores):
-        value = s["wer"] or 0
-        h = (height - 2 * pad) * value / top
-        x = pad + i * step + step * 0.15
-        color = "#2e7d32" if s["passed"] else "#c62828"
-        bars.append(
-            f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{step * 0.7:.1f}" '
-            f'height="{max(h, 1):.1f}" fill="{color}"><title>{escape(s["assignment_id"])} '
-            f"WER {value:.2f}</title></rect>"
-        )
-    ty = height - pad - (height - 2 * pad) * target / top
-    wer_svg = (
-        f'<svg width="{width}" height="{height}" role="img" aria-label="WER per assignment">'
-        f'<line x1="{pad}" x2="{width - pad}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#555" '
-        f'stroke-dasharray="4"/><text x="{width - pad}" y="{ty - 4:.1f}" font-size="11" '
-        f'text-anchor="end">target WER {target}</text>{"".join(bars)}</svg>'
-    )
-    events = report["timeline"]
-    total = max([t for t, _ in events] + [1.0])
-    rows = []
-    for n, (t, what) in enumerate(events):
-        x = pad + (width - 2 * pad) * t / total
-        rows.append(
-            f'<circle cx="{x:.1f}" cy="{20 + n * 16}" r="4" fill="#1565c0"/>'
-            f'<text x="{x + 8:.1f}" y="{24 + n * 16}" font-size="11">{t:.1f} s '
-            f"{escape(what[:70])}</text>"
-        )
-    timeline_svg = (
-        f'<svg width="{width + 300}" height="{30 + 16 * len(events)}" role="img" '
-        f'aria-label="timeline">{"".join(rows)}</svg>'
-    )
-    workers = "".join(
-        f"<tr><td>{escape(w['wallet'])}</td><td>{w['accepted']}</td><td>{w['rejected']}</td>"
-        f"<td>{w['mean_wer'] if w['mean_wer'] is not None else '-'}</td>"
-        f"<td>{escape(w['paid_hmt'])}</td></tr>"
-        for w in report["workers"]
-    )
-    summary = json.dumps({k: report[k] for k in REPORT_KEYS}, indent=2)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>audio-oracles demo report</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:left}}</style>
-</head><body>
-<h1>audio-oracles demo</h1>
-<p>Escrow <code>{escape(report["escrow_address"])}</code>: <b>{escape(report["status"])}</b>,
-{report["jobs"]} jobs, {report["audio_seconds"]} s of audio, total
-{report["timings_s"]["total"]} s.</p>
-<h2>Workers</h2>
-<table><tr><th>wallet</th><th>accepted</th><th>rejected</th><th>mean WER</th>
-<th>paid (HMT)</th></tr>{workers}</table>
-<h2>WER per assignment</h2>{wer_svg}
-<h2>Timeline</h2>{timeline_svg}
-<h2>Report</h2><pre>{escape(summary)}</pre>
-</body></html>
-"""
-
-
-def sha256_of(url: str) -> str:
-    return hashlib.sha256(httpx.get(url, timeout=30).content).hexdigest()
