@@ -20,13 +20,26 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--chain-port", type=int, default=8545, help="local chain (reused if up)")
     p.add_argument("--s3-port", type=int, default=9000, help="S3 on loopback (reused if up)")
-    p.add_argument("--work-dir", type=Path, help="state folder (default .demo/)")
+    for name, what in (
+        ("cvat", "the CVAT test double"),
+        ("exchange", "the exchange oracle's API"),
+        ("recording", "the recording oracle's API"),
+        ("reputation", "the reputation oracle stand-in"),
+    ):
+        p.add_argument(
+            f"--{name}-port", type=int, default=0, help=f"port of {what} (default: any free one)"
+        )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds each stage may take (default 300)"
+    )
+    p.add_argument("--work-dir", type=Path, help="state folder (default .demo/ in the checkout)")
     p.add_argument("--report-dir", type=Path, help="where demo-report.* go (default: repo root)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sandbox.demo import DemoFailed, DemoOptions, run_demo
+    from sandbox.procs import Stopped, stop_on_signals
 
     if args.files < 1 or args.workers < 2:
         print("error: need at least 1 file and 2 workers (one is sloppy)", file=sys.stderr)
@@ -38,16 +51,25 @@ def run(args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         chain_port=args.chain_port,
         s3_port=args.s3_port,
+        cvat_port=args.cvat_port,
+        exchange_port=args.exchange_port,
+        recording_port=args.recording_port,
+        reputation_port=args.reputation_port,
+        timeout_s=args.timeout,
     )
     if args.work_dir:
         opts.work_dir = args.work_dir.resolve()
     if args.report_dir:
         opts.report_dir = args.report_dir.resolve()
     try:
-        report = run_demo(opts)
+        with stop_on_signals():  # SIGINT, SIGTERM, SIGHUP: stop everything it started
+            report = run_demo(opts)
     except DemoFailed as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
+        print(f"demo failed: {exc} (everything it started is stopped)", file=sys.stderr)
         return 1
+    except Stopped as exc:
+        print(f"{exc}: everything the demo started is stopped", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted: everything the demo started is stopped", file=sys.stderr)
         return 130

@@ -24,6 +24,7 @@ from human_protocol_sdk.constants import ARTIFACTS_FOLDER, NETWORKS, ChainId
 from web3 import Web3
 
 from sandbox import accounts
+from sandbox.procs import die_with_parent
 
 CHAIN_ID = 1338
 REPO = Path(__file__).resolve().parents[1]
@@ -89,8 +90,11 @@ def _pid_file(port: int) -> Path:
     return STATE_DIR / f"chain-{port}.pid"
 
 
-def start_node(port: int = 8545, timeout_s: float = 60) -> subprocess.Popen[bytes] | None:
-    """Start a hardhat node unless one already answers on `port`; None when one did."""
+def start_node(
+    port: int = 8545, timeout_s: float = 60, *, tied: bool = False
+) -> subprocess.Popen[bytes] | None:
+    """Start a hardhat node unless one already answers on `port`; None when one did. A
+    `tied` node dies with this process (the demo's); otherwise it stays up for reuse."""
     url = rpc_url(port)
     found = chain_id_at(url)
     if found == CHAIN_ID:
@@ -110,6 +114,7 @@ def start_node(port: int = 8545, timeout_s: float = 60) -> subprocess.Popen[byte
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent if tied else None,
     )
     _pid_file(port).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout_s
@@ -216,10 +221,16 @@ def fund_accounts(w3: Web3, count: int = TEST_ACCOUNTS, amount_hmt: int = FUNDED
             _send(w3, deployer, {"to": CONTRACTS.hmt, "data": data})
 
 
-def up(port: int = 8545) -> tuple[str, bool]:
-    """Chain running, contracts deployed, accounts funded. Returns (RPC URL, started now)."""
-    proc = start_node(port)
-    w3 = Web3(Web3.HTTPProvider(rpc_url(port)))
-    deploy_contracts(w3)
-    fund_accounts(w3)
+def up(port: int = 8545, *, tied: bool = False) -> tuple[str, bool]:
+    """Chain running, contracts deployed, accounts funded. Returns (RPC URL, started now).
+    A node started here is stopped again if deploying or funding fails."""
+    proc = start_node(port, tied=tied)
+    try:
+        w3 = Web3(Web3.HTTPProvider(rpc_url(port)))
+        deploy_contracts(w3)
+        fund_accounts(w3)
+    except BaseException:
+        if proc is not None:
+            stop_node(port)
+        raise
     return rpc_url(port), proc is not None

@@ -18,12 +18,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sandbox.demo_market import HMT, DemoFailed, Market, ReputationStandIn, Timeline
 from sandbox.demo_report import write_reports
+from sandbox.procs import die_with_parent
 from sandbox.servers import free_port, serve_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +40,11 @@ class DemoOptions:
     keep_running: bool = False
     chain_port: int = 8545
     s3_port: int = 9000
+    # 0: any free port
+    cvat_port: int = 0
+    exchange_port: int = 0
+    recording_port: int = 0
+    reputation_port: int = 0
     work_dir: Path = REPO / ".demo"
     report_dir: Path = REPO
     amount_hmt: int = 20
@@ -58,6 +65,7 @@ def _worker(module: str, env: dict[str, str], work_dir: Path, app: Any) -> Itera
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO,
+        preexec_fn=die_with_parent,  # never outlives the demo, even one killed with -9
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -180,16 +188,44 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
             say("everything is up (Ctrl-C stops it):")
             for name, url in report["urls"].items():
                 say(f"  {name}: {url}")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            try:
+                while True:  # the try-out job stays open for as long as the demo runs
+                    report["try_out"].hold()
+                    time.sleep(TryOut.RENEW_S)
+            except KeyboardInterrupt as stop:
+                say(f"{stop or 'interrupted'}: stopping everything the demo started")
     return report
 
 
 TRY_ESCROW = "0x" + "7e" * 20  # outside the chain: a job to open in the annotator page
 
 
-def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> str:
+@dataclass
+class TryOut:
+    """The try-out job's assignment: its expiry is pushed forward while the demo runs (the
+    demo's manifest gives an assignment 10 minutes, too short for a visitor)."""
+
+    exchange: Any
+    assignment_id: str
+    url: str
+    RENEW_S: ClassVar[float] = 60.0
+    HOLD_S: ClassVar[float] = 3600.0
+
+    def hold(self) -> None:
+        from sqlalchemy import update
+
+        from exchange_oracle.db import assignments
+
+        until = datetime.now(UTC) + timedelta(seconds=self.HOLD_S)
+        with self.exchange.sessions() as session, session.begin():
+            session.execute(
+                update(assignments)
+                .where(assignments.c.id == self.assignment_id, assignments.c.status == "active")
+                .values(expires_at=until)
+            )
+
+
+def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> TryOut:
     """A fresh job with the demo's labels, taken for a worker of its own: the URL (with the
     worker's token in its fragment) opens it in the annotator page. Submitting it completes
     its CVAT job; it belongs to no escrow on chain, so nothing is paid for it."""
@@ -204,9 +240,10 @@ def _job_to_try(exchange: Any, exchange_url: str, issuer: Any) -> str:
     annotation = Annotation.model_validate(MANIFEST["annotation"])
     webhook = f"{exchange_url}/cvat-webhook"
     seed_clip_job(exchange, TRY_ESCROW, track.pcm, track.rate, annotation, webhook_url=webhook)
-    token = issuer.issue(account(19).address)
+    token = issuer.issue(account(19).address, ttl_s=30 * 86_400)  # the sandbox's own issuer
     assignment_id = take_job(exchange_url, token, TRY_ESCROW)
-    return f"{exchange_url}/annotate/{assignment_id}#token={token}"
+    url = f"{exchange_url}/annotate/{assignment_id}#token={token}"
+    return TryOut(exchange, assignment_id, url)
 
 
 def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> dict[str, Any]:
@@ -214,11 +251,11 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     from sandbox import chain as local_chain
 
     timeline("starting the local chain (hardhat, HUMAN's contracts) and S3 (moto)")
-    chain_url, chain_started = local_chain.up(opts.chain_port)
-    if chain_started and not opts.keep_running:
+    chain_url, chain_started = local_chain.up(opts.chain_port, tied=True)
+    if chain_started:
         stack.callback(local_chain.stop_node, opts.chain_port)
-    s3_url, s3_started = storage.up(opts.s3_port)
-    if s3_started and not opts.keep_running:
+    s3_url, s3_started = storage.up(opts.s3_port, tied=True)
+    if s3_started:
         stack.callback(storage.down, opts.s3_port)
 
     from audio_oracles.requester import RequesterSettings, launch
@@ -247,7 +284,12 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
         "allow_private_urls": True,
         "celery_broker_url": broker,
     }
-    ports = {name: free_port() for name in ("cvat", "exchange", "recording", "reputation")}
+    ports = {
+        "cvat": opts.cvat_port or free_port(),
+        "exchange": opts.exchange_port or free_port(),
+        "recording": opts.recording_port or free_port(),
+        "reputation": opts.reputation_port or free_port(),
+    }
     exchange = ExchangeContext(
         ExchangeSettings(
             **common,
@@ -398,6 +440,7 @@ def _run(opts: DemoOptions, timeline: Timeline, stack: contextlib.ExitStack) -> 
     }
     if opts.keep_running:
         urls: dict[str, str] = report["urls"]
-        urls["annotator page (try a job)"] = _job_to_try(exchange, exchange_url, issuer)
+        report["try_out"] = _job_to_try(exchange, exchange_url, issuer)
+        urls["annotator page (try a job)"] = report["try_out"].url
     write_reports(report, opts.report_dir)
     return report

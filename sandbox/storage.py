@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.chain import STATE_DIR
+from sandbox.procs import die_with_parent
 
 ACCESS_KEY = "sandbox"
 SECRET_KEY = "sandbox-secret"
@@ -29,8 +30,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def up(port: int = 9000, timeout_s: float = 30) -> tuple[str, bool]:
-    """Start moto's S3 server on `port` unless something answers there already."""
+def up(port: int = 9000, timeout_s: float = 30, *, tied: bool = False) -> tuple[str, bool]:
+    """Start moto's S3 server on `port` unless something answers there already; a `tied`
+    server dies with this process. One that never answers is stopped before raising."""
     if _answers(port):
         return url(port), False
     STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -40,6 +42,7 @@ def up(port: int = 9000, timeout_s: float = 30) -> tuple[str, bool]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent if tied else None,
     )
     (STATE_DIR / f"s3-{port}.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + timeout_s
@@ -49,6 +52,7 @@ def up(port: int = 9000, timeout_s: float = 30) -> tuple[str, bool]:
         if proc.poll() is not None:
             raise RuntimeError(f"moto server exited with {proc.returncode}; see {log.name}")
         time.sleep(0.1)
+    down(port)
     raise RuntimeError(f"moto server did not answer on port {port}")
 
 
