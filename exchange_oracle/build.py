@@ -168,7 +168,7 @@ def prepare_escrow(ctx: BuildContext, chain_id: int, address: str) -> Prepared:
         try:
             _prepare(ctx, escrow_id, chain_id, address)
         except BuildFailed as exc:
-            _fail(ctx, escrow_id, chain_id, address, str(exc))
+            fail_escrow(ctx, escrow_id, chain_id, address, str(exc))
             raise
     with transaction(ctx.sessions) as session:
         pending = list(
@@ -324,7 +324,7 @@ def finish_escrow(ctx: BuildContext, escrow_id: int) -> int:
         ):
             return _finish(ctx, row, files)
     except BuildFailed as exc:
-        _fail(ctx, escrow_id, row.chain_id, row.escrow_address, str(exc))
+        fail_escrow(ctx, escrow_id, row.chain_id, row.escrow_address, str(exc))
         raise
 
 
@@ -399,7 +399,9 @@ def _job_count(ctx: BuildContext, escrow_id: int) -> int:
         )
 
 
-def _fail(ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason: str) -> None:
+def fail_escrow(
+    ctx: BuildContext, escrow_id: int, chain_id: int, address: str, reason: str
+) -> None:
     log.warning("escrow %s failed: %s", address, reason)
     try:
         launcher = ctx.chain.read_escrow(address).launcher
@@ -540,7 +542,9 @@ def _make_jobs(
             with transaction(ctx.sessions) as session:
                 # Progress is the packer's heartbeat: the sweeper leaves a moving build alone.
                 session.execute(
-                    update(escrows).where(escrows.c.id == escrow_id).values(updated_at=now())
+                    update(escrows)
+                    .where(escrows.c.id == escrow_id)
+                    .values(updated_at=now(), outage_since=None)
                 )
                 session.execute(
                     insert(jobs).values(

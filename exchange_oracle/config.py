@@ -25,6 +25,12 @@ class ExchangeSettings(OracleSettings):
     cvat_retry_deadline_s: float = Field(
         60.0, ge=0, description="how long one CVAT request is retried on 5xx and timeouts"
     )
+    cvat_outage_limit_s: float = Field(
+        1800.0,
+        gt=0,
+        description="how long a build may find CVAT down with no progress before the "
+        "escrow fails and the launcher gets escrow_failed with the reason",
+    )
     max_escrow_files: int = Field(2000, ge=1, description="media files one escrow may list")
     max_escrow_bytes: int = Field(50 * 1024**3, ge=1, description="media bytes one escrow may list")
     max_file_hours: float = Field(12.0, gt=0, description="longest media file, decoded")

@@ -53,6 +53,7 @@ escrows = Table(
     Column("regions_text", Text),  # the requester's regions TSV, when the manifest has one
     # 1 while the reputation oracle reports abuse in this escrow: nothing listed or given.
     Column("suspended", Integer, nullable=False, server_default=text("0")),
+    Column("outage_since", TS),  # the build found CVAT down, with no progress since
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),

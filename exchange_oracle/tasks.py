@@ -4,6 +4,7 @@ and outgoing events delivered. `celery -A exchange_oracle.tasks worker -B` runs 
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import escrows, events, source_files
 from exchange_oracle.lifecycle import expire, reconcile
 from exchange_oracle.moderation import cancel_escrow, dismiss_abuse, report_abuse
+from exchange_oracle.outage import cvat_outage
 from oracle_core.chain import ChainError
 from oracle_core.events import dispatch_after_commit
 from oracle_core.storage import StorageError
@@ -119,11 +121,18 @@ process_event, sweep_inbox = register_inbox_tasks(
 )
 
 
+# Below STALLED_S, so the resume sweep never doubles a step that is only waiting to retry.
+RETRY_CAP_S = 15.0
+
+
 def _retry(task: Any, exc: Exception) -> Exception:
-    return task.retry(exc=exc, countdown=min(300, 2 ** (task.request.retries + 1)))
+    """Jittered exponential backoff, capped: an outage that ends is noticed within seconds.
+    Build steps retry without a count; what ends a CVAT outage is CVAT_OUTAGE_LIMIT_S."""
+    wait = min(RETRY_CAP_S, 2.0 ** (task.request.retries + 1)) * random.uniform(0.5, 1.0)
+    return task.retry(exc=exc, countdown=wait)
 
 
-@app.task(name="exchange_oracle.analyze_file", bind=True, max_retries=8)
+@app.task(name="exchange_oracle.analyze_file", bind=True, max_retries=None)
 def analyze_file(self: Any, escrow_id: int, name: str) -> str:
     """One media file of an escrow; the last one to finish starts the packing."""
     try:
@@ -137,13 +146,17 @@ def analyze_file(self: Any, escrow_id: int, name: str) -> str:
     return "analysed, packing" if last else "analysed"
 
 
-@app.task(name="exchange_oracle.pack_escrow", bind=True, max_retries=8)
+@app.task(name="exchange_oracle.pack_escrow", bind=True, max_retries=None)
 def pack_escrow(self: Any, escrow_id: int) -> str:
     """Clips, uploads and CVAT tasks for an analysed escrow; jobs are listed one by one."""
     try:
         return f"{finish_escrow(context().build, escrow_id)} jobs"
     except BuildFailed:
         return "failed"
+    except (CvatApiError, Urllib3Error) as exc:  # each request was already retried
+        if cvat_outage(context().build, escrow_id, exc):
+            return "failed: CVAT down past CVAT_OUTAGE_LIMIT_S"
+        raise _retry(self, exc) from None
     except TRANSIENT as exc:
         raise _retry(self, exc) from None
 
