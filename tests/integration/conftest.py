@@ -40,7 +40,7 @@ import redis  # noqa: E402
 from sandbox import servers  # noqa: E402
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "audio_oracles_test"
+PG_DB = os.environ.get("TEST_PG_DB", "audio_oracles_test")  # its own, to run two suites at once
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
