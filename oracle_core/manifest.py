@@ -144,6 +144,10 @@ class Details(_Strict):
     pause_ms: Annotated[int, Field(ge=0, le=10_000)] = 700
     allow_overlap: bool = False
     export_formats: list[str] = Field(default_factory=lambda: ["native"])
+    # Shares of the exported audio per split (by speaker); see audio_pipeline.exports.
+    export_splits: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.8, "dev": 0.1, "test": 0.1}
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -166,12 +170,37 @@ class Details(_Strict):
     @field_validator("export_formats")
     @classmethod
     def _known_formats(cls, value: list[str]) -> list[str]:
-        from audio_pipeline.exporters import EXPORTERS
+        from audio_pipeline.exports import EXPORTERS
 
         unknown = [f for f in value if f not in EXPORTERS]
         if unknown:
             raise ValueError(f"unknown export format(s) {unknown}: use {', '.join(EXPORTERS)}")
         return value
+
+    @field_validator("export_splits")
+    @classmethod
+    def _split_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        from audio_pipeline.errors import InvalidParameterError
+        from audio_pipeline.exports import ExportOptions
+
+        try:
+            ExportOptions(ratios=value)
+        except InvalidParameterError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _formats_hold_the_language(self) -> Details:
+        from audio_pipeline.exports import ENGLISH_ONLY
+        from audio_pipeline.exports.common import ENGLISH_ONLY_ALTERNATIVES, language_of
+
+        english = [f for f in self.export_formats if f in ENGLISH_ONLY]
+        if english and language_of(self.language) != "en":
+            raise ValueError(
+                f"export format(s) {english} hold English only and the language is "
+                f"'{self.language}': use {ENGLISH_ONLY_ALTERNATIVES}"
+            )
+        return self
 
     @field_validator("normalizer")
     @classmethod

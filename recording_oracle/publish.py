@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audio_pipeline.exporters import ExportSegment, export
+from audio_pipeline import AudioError, InvalidParameterError
+from audio_pipeline.exports import ExportOptions, ExportSegment, export
 from oracle_core import pgp
 from oracle_core.chain import EscrowState
 from oracle_core.manifest import Manifest
 from oracle_core.storage import ObjectStorage
 from recording_oracle import results as final
 from recording_oracle.context import RecordingContext
+
+log = logging.getLogger(__name__)
 
 
 def prefix(chain_id: int, address: str) -> str:
@@ -87,8 +91,17 @@ def dataset_exports(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(source.get(media.bucket_name, media.key(name)))
             local[name] = path
+        details = manifest.annotation.details
+        options = ExportOptions(language=details.language, ratios=details.export_splits)
         for fmt in formats:
-            done = export(fmt, segments, local.__getitem__, folder / fmt)
+            try:
+                done = export(fmt, segments, local.__getitem__, folder / fmt, options)
+            except (InvalidParameterError, AudioError) as exc:
+                # The results are what was paid for: a layout that cannot be written is
+                # reported beside them, never in their place.
+                log.warning("export %s failed: %s", fmt, exc)
+                out[f"exports/{fmt}/ERROR.txt"] = f"{fmt} could not be written: {exc}\n".encode()
+                continue
             for file in done.files:
                 out[f"exports/{fmt}/{file.relative_to(done.root).as_posix()}"] = file.read_bytes()
     return out

@@ -112,7 +112,17 @@ def test_export_writes_a_dataset_from_a_generic_tsv(
     done = run("export", "--format", "librispeech", "--annotations", tsv, "--audio", mp3.parent,
                "--out", out)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert len(list(out.glob("train-annotated/*/*/*.flac"))) == len(speech.texts)
+    # One speaker (the file): all of it in LibriSpeech's train subset, the empty ones noted.
+    assert len(list(out.glob("train-clean-100/*/*/*.flac"))) == len(speech.texts)
+    assert "split(s) dev, test are empty" in (out / "README.txt").read_text()
+    refused = run("export", "--format", "librispeech", "--language", "de", "--annotations",
+                  tsv, "--audio", mp3.parent, "--out", tmp_path / "de")  # fmt: skip
+    assert refused.returncode == 2 and "holds English only" in refused.stderr
+    bad = run("export", "--format", "native", "--splits", "0.5,0.1", "--annotations", tsv,
+              "--audio", mp3.parent, "--out", tmp_path / "bad")  # fmt: skip
+    assert bad.returncode == 2 and "--splits" in bad.stderr
+    helped = run("export", "--help")
+    assert "placeholders per format" in helped.stdout and "_mic2 = a copy" in helped.stdout
     missing = run("export", "--format", "native", "--annotations", tsv, "--audio", tmp_path,
                   "--out", out)  # fmt: skip
     assert missing.returncode == 2 and f"not in {tmp_path}: {mp3.name}" in missing.stderr
