@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := espeak-ng ffmpeg chromium
 
-.PHONY: install demo test test-unit bench lint clean
+.PHONY: install demo test test-faults test-unit bench lint clean
 
 NODE_STAMP := node_modules/.installed
 
@@ -39,7 +39,12 @@ demo: install
 	$(BIN)/audio-oracles demo
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+# Faults injected into real processes (SIGKILL, signals, outages): minutes of waiting on
+# recoveries, so apart from `make test`; CI runs both.
+test-faults: install
+	$(BIN)/pytest -m faults
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -29,7 +29,7 @@ from tests.integration.conftest import free_port, serve, settings_env, wait_for,
 from tests.integration.escrows import key, register_oracles
 from tests.integration.jobdata import JobData, manifest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def _worker(settings: ExchangeSettings) -> subprocess.Popen[bytes]:

@@ -28,7 +28,7 @@ from tests.integration.conftest import free_port, serve, wait_for, worker_proces
 from tests.integration.escrows import key, register_oracles
 from tests.integration.jobdata import JobData, manifest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 DOWN = 10**6  # as many requests as come: CVAT answers nothing but 503
 
 

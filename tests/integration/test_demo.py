@@ -156,6 +156,7 @@ def test_the_demo_runs_the_whole_flow_and_its_report_matches_the_chain(
     assert not list(elsewhere.iterdir()), "the demo wrote into the directory it was run from"
 
 
+@pytest.mark.faults
 def test_keep_running_holds_the_try_out_job_and_sigint_in_the_background_stops_all_it_started(
     tmp_path: Path, demo_process: list[subprocess.Popen[str]]
 ) -> None:
@@ -188,6 +189,7 @@ def test_keep_running_holds_the_try_out_job_and_sigint_in_the_background_stops_a
     assert not _answers(chain_port) and not _answers(s3_port) and not _answers(exchange_port)
 
 
+@pytest.mark.faults
 def test_sigterm_mid_run_stops_the_workers_and_servers(
     chain_url: str, s3_url: str, tmp_path: Path, demo_process: list[subprocess.Popen[str]]
 ) -> None:
@@ -207,6 +209,7 @@ def test_sigterm_mid_run_stops_the_workers_and_servers(
     assert _answers(CHAIN_PORT)  # the chain it found running is left alone
 
 
+@pytest.mark.faults
 def test_a_failed_demo_says_why_and_stops_what_it_started(
     chain_url: str, s3_url: str, tmp_path: Path, demo_process: list[subprocess.Popen[str]]
 ) -> None:
