@@ -261,9 +261,10 @@ def english_only(
         )
     kept = [s for s in segments if language_of(segment_language(s, options)) == "en"]
     if len(kept) < len(segments):
-        others = sorted({segment_language(s, options) for s in segments} - {
-            segment_language(s, options) for s in kept
-        })
+        others = sorted(
+            {segment_language(s, options) for s in segments}
+            - {segment_language(s, options) for s in kept}
+        )
         out.notes.append(
             f"{len(segments) - len(kept)} segment(s) in {', '.join(others)} are left out "
             f"({fmt} is English); export them as {ENGLISH_ONLY_ALTERNATIVES}"
