@@ -11,6 +11,7 @@ SUITES = {
     "validation": "benchmarks.validation_bench",
     "build": "benchmarks.build_bench",
     "annotator": "benchmarks.annotator_bench",
+    "export": "benchmarks.export_bench",
 }
 
 

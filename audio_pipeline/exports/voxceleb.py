@@ -83,6 +83,11 @@ def voxceleb(
     out.write("iden_split.txt", "\n".join(sorted(iden, key=lambda x: x.split()[1])) + "\n")
     trials = _trials({k: sorted(v) for k, v in test_paths.items()})
     out.write("veri_test.txt", "\n".join(trials) + ("\n" if trials else ""))
+    if not trials:
+        out.notes.append(
+            "veri_test.txt is empty: the test split has too few speakers or utterances to "
+            "pair (torchaudio's VoxCeleb1Verification then has no items)"
+        )
     empty_splits_note(
         out,
         segments,
