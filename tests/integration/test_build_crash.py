@@ -16,17 +16,14 @@ import pytest
 from cvat_sdk import Client
 from sqlalchemy import func, select
 
-from audio_oracles.requester import RequesterSettings, launch
+from audio_oracles.requester import launch
 from exchange_oracle import tasks
 from exchange_oracle.build import prepare_escrow
 from exchange_oracle.config import ExchangeSettings
-from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import escrows, jobs, metadata
-from sandbox import accounts
-from sandbox.cvat_double import create_app as create_cvat
+from exchange_oracle.db import escrows, jobs
 from sandbox.cvat_double.app import Fault
-from tests.integration.conftest import free_port, serve, settings_env, wait_for, worker_process
-from tests.integration.escrows import key, register_oracles
+from tests.integration.conftest import settings_env, wait_for, worker_process
+from tests.integration.exchange_world import exchange_world
 from tests.integration.jobdata import JobData, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -43,40 +40,12 @@ def _worker(settings: ExchangeSettings) -> subprocess.Popen[bytes]:
 def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
     fresh_chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, job_data: JobData
 ) -> None:
-    port = free_port()
-    cvat_app = create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{port}")
-    # Each task creation takes a second, so the kill lands mid-way through packing.
-    cvat_app.state.faults.add(Fault("POST", r"^/api/tasks/?$", status=0, delay_s=1.0, times=99))
-    common = dict(
-        rpc_url=fresh_chain,
-        storage_endpoint_url=s3_url,
-        storage_access_key="sandbox",
-        storage_secret_key="sandbox-secret",
-        allow_private_urls=True,
-    )
-    with serve(cvat_app, port=port) as cvat_url:
-        settings = ExchangeSettings(
-            **common,
-            private_key=key(accounts.EXCHANGE_ORACLE),
-            storage_bucket="exchange",
-            cvat_url=cvat_url,
-            database_url=pg_url,
-            celery_broker_url=redis_url,
-            public_url="http://127.0.0.1:1",
-        )
-        ctx = ExchangeContext(settings)
-        metadata.drop_all(ctx.engine)
-        metadata.create_all(ctx.engine)
-        register_oracles(fresh_chain)
-        tasks.app.conf.broker_url = redis_url
-        tasks.use(ctx)
-        requester = RequesterSettings(
-            **common,
-            private_key=key(accounts.JOB_LAUNCHER),
-            storage_bucket="requester",
-            exchange_oracle_address=accounts.account(accounts.EXCHANGE_ORACLE).address,
-            recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
-            reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
+    with exchange_world(fresh_chain, s3_url, pg_url, redis_url, tmp_path) as world:
+        ctx, settings, requester = world["ctx"], world["settings"], world["requester"]
+        cvat_url = settings.cvat_url
+        # Each task creation takes a second, so the kill lands mid-way through packing.
+        world["cvat"].state.faults.add(
+            Fault("POST", r"^/api/tasks/?$", status=0, delay_s=1.0, times=99)
         )
         launched = launch(requester, manifest(clip_duration=6), Decimal(5), job_data.root)
 
@@ -123,5 +92,3 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
             client.login(("admin", "admin-password"))
             names = [t.name for t in client.projects.retrieve(escrow.cvat_project_id).get_tasks()]
         assert sorted(names) == [f"clip-{i:04d}" for i in indexes]
-        metadata.drop_all(ctx.engine)
-        ctx.engine.dispose()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,67 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from audio_oracles.requester import RequesterSettings, launch
+from audio_oracles.requester import launch
 from exchange_oracle import tasks
 from exchange_oracle.build import prepare_escrow
-from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import escrows, events, jobs, metadata
-from sandbox import accounts
-from sandbox.cvat_double import create_app as create_cvat
+from exchange_oracle.db import escrows, events, jobs
 from sandbox.cvat_double.app import Fault
-from tests.integration.conftest import free_port, serve, wait_for, worker_process
-from tests.integration.escrows import key, register_oracles
+from tests.integration.conftest import wait_for, worker_process
+from tests.integration.exchange_world import exchange_world
 from tests.integration.jobdata import JobData, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 DOWN = 10**6  # as many requests as come: CVAT answers nothing but 503
-
-
-@contextmanager
-def _world(
-    chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, **settings: Any
-) -> Iterator[dict[str, Any]]:
-    port = free_port()
-    cvat_app = create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{port}")
-    common = dict(
-        rpc_url=chain,
-        storage_endpoint_url=s3_url,
-        storage_access_key="sandbox",
-        storage_secret_key="sandbox-secret",
-        allow_private_urls=True,
-    )
-    with serve(cvat_app, port=port) as cvat_url:
-        exchange = ExchangeSettings(
-            **common,
-            private_key=key(accounts.EXCHANGE_ORACLE),
-            storage_bucket="exchange",
-            cvat_url=cvat_url,
-            database_url=pg_url,
-            celery_broker_url=redis_url,
-            public_url="http://127.0.0.1:1",
-            cvat_retry_deadline_s=0.5,
-            **settings,
-        )
-        ctx = ExchangeContext(exchange)
-        metadata.drop_all(ctx.engine)
-        metadata.create_all(ctx.engine)
-        register_oracles(chain)
-        tasks.app.conf.broker_url = redis_url
-        tasks.use(ctx)
-        requester = RequesterSettings(
-            **common,
-            private_key=key(accounts.JOB_LAUNCHER),
-            storage_bucket="requester",
-            exchange_oracle_address=accounts.account(accounts.EXCHANGE_ORACLE).address,
-            recording_oracle_address=accounts.account(accounts.RECORDING_ORACLE).address,
-            reputation_oracle_address=accounts.account(accounts.REPUTATION_ORACLE).address,
-        )
-        try:
-            yield {"ctx": ctx, "settings": exchange, "requester": requester, "cvat": cvat_app}
-        finally:
-            metadata.drop_all(ctx.engine)
-            ctx.engine.dispose()
 
 
 def _cvat_down(cvat_app: Any) -> list[Fault]:
@@ -101,7 +50,15 @@ def _escrow(ctx: ExchangeContext) -> Any:
 def test_cvat_down_past_the_limit_fails_the_escrow_and_tells_the_launcher(
     fresh_chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, job_data: JobData
 ) -> None:
-    with _world(fresh_chain, s3_url, pg_url, redis_url, tmp_path, cvat_outage_limit_s=3.0) as world:
+    with exchange_world(
+        fresh_chain,
+        s3_url,
+        pg_url,
+        redis_url,
+        tmp_path,
+        cvat_outage_limit_s=3.0,
+        cvat_retry_deadline_s=0.5,
+    ) as world:
         ctx = world["ctx"]
         _cvat_down(world["cvat"])
         with worker_process(tasks.app, "exchange_oracle.tasks", world["settings"]):
@@ -125,7 +82,9 @@ def test_cvat_down_past_the_limit_fails_the_escrow_and_tells_the_launcher(
 def test_an_outage_shorter_than_the_limit_is_ridden_out_with_no_operator(
     fresh_chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, job_data: JobData
 ) -> None:
-    with _world(fresh_chain, s3_url, pg_url, redis_url, tmp_path) as world:
+    with exchange_world(
+        fresh_chain, s3_url, pg_url, redis_url, tmp_path, cvat_retry_deadline_s=0.5
+    ) as world:
         ctx = world["ctx"]
         outage = _cvat_down(world["cvat"])
         with worker_process(tasks.app, "exchange_oracle.tasks", world["settings"]):
