@@ -8,6 +8,7 @@ import TimelinePlugin from 'wavesurfer.js/dist/plugins/timeline.esm.js'
 import './annotate.css'
 
 const SAVE_DELAY_MS = 700
+const FLASH_MS = 8000
 const RETRY_MS = 3000
 const NEW_SEGMENT_MS = 2000
 const NUDGE_MS = 50
@@ -32,6 +33,7 @@ const state = {
   saveAgain: false,
   saveTimer: null,
   feedback: null,
+  feedbackKeys: [], // the segment each of the feedback's numbers names
   loadedZoom: 0,
   defaultLabel: null,
   textEditKey: null, // the segment whose transcription is being typed (one undo step)
@@ -158,10 +160,14 @@ const colorOf = (name) => {
 const sorted = () => [...state.segs].sort((a, b) => a.start - b.start || a.end - b.end)
 const byKey = (key) => state.segs.find((seg) => seg.key === key)
 
-function flash(text) {
+let flashTimer = 0
+function flash(text, { stay = false } = {}) {
+  // A message is about the last action: it goes with the next one, or after a while.
   const box = $('#message')
   box.textContent = text
   box.hidden = !text
+  clearTimeout(flashTimer)
+  if (text && !stay) flashTimer = setTimeout(() => flash(''), FLASH_MS)
 }
 
 // -- the segment model: every change goes through commit() (undo, redraw, autosave) -----
@@ -196,12 +202,14 @@ function restore(json) {
 
 function undo() {
   if (!state.undo.length) return
+  flash('') // whatever it said was about what is now undone
   state.redo.push(snapshot())
   restore(state.undo.pop())
 }
 
 function redo() {
   if (!state.redo.length) return
+  flash('')
   state.undo.push(snapshot())
   restore(state.redo.pop())
 }
@@ -214,6 +222,7 @@ function overlapRefusal(seg) {
 
 function boundsRefusal(seg) {
   if (!(seg.start >= 0 && seg.end <= clipMs())) return 'A segment must lie inside the clip.'
+  if (seg.end <= seg.start) return `A segment must end after it starts (start ${clock(seg.start)}, end ${clock(seg.end)}).`
   if (seg.end - seg.start < 10) return 'A segment must be at least 10 ms long.'
   return null
 }
@@ -310,15 +319,21 @@ function deleteSelected() {
   const order = sorted()
   const index = order.findIndex((seg) => seg.key === state.selected)
   if (index < 0) return
-  commit(() => {
+  const gone = order[index]
+  const done = commit(() => {
     state.segs = state.segs.filter((seg) => seg.key !== state.selected)
     const neighbour = order[index + 1] || order[index - 1]
     state.selected = neighbour && neighbour.key !== state.selected ? neighbour.key : null
     return null
   })
+  if (done) {
+    const what = gone.transcription ? ` and its transcription “${gone.transcription.slice(0, 40)}”` : ''
+    flash(`Deleted the segment ${clock(gone.start)}–${clock(gone.end)}${what}. Ctrl+Z brings it back.`)
+  }
 }
 
 function select(key, { seek: move = true } = {}) {
+  if (key !== state.selected) flash('')
   state.selected = key
   const seg = byKey(key)
   if (seg && move && ws) seek(seg.start)
@@ -353,9 +368,12 @@ function setLabel(name) {
 // -- drawing --------------------------------------------------------------------------------
 
 function problemsBySegment() {
+  // The server numbers segments in the order they were saved: map its numbers to the
+  // segments themselves, so a marker stays on its segment when others come or go.
   const out = new Map()
   for (const problem of state.feedback?.problems || []) {
-    if (problem.segment) out.set(problem.segment, [...(out.get(problem.segment) || []), problem.message])
+    const key = problem.segment && state.feedbackKeys[problem.segment - 1]
+    if (key) out.set(key, [...(out.get(key) || []), problem.message])
   }
   return out
 }
@@ -367,6 +385,7 @@ function render() {
   drawEditor()
   drawLabels()
   drawSaveState()
+  drawFeedback()
   $('#undo').disabled = !state.undo.length
   $('#redo').disabled = !state.redo.length
 }
@@ -439,8 +458,8 @@ function drawList() {
   const problems = problemsBySegment()
   const order = sorted()
   const orderKey = order.map((seg) => seg.key).join(',')
-  const rows = order.map((seg, index) => {
-    const issues = problems.get(index + 1)
+  const rows = order.map((seg) => {
+    const issues = problems.get(seg.key)
     const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|')].join('\u0000')
     const known = drawnRows.get(seg.key)
     if (known?.signature === signature) return known.item
@@ -553,11 +572,15 @@ function drawFeedback() {
   const box = $('#feedback')
   const feedback = state.feedback
   if (!feedback) return
+  const pending = isDirty() || state.saving // the server has not checked the latest edits
+  const complete = feedback.complete && !pending
   const head = document.createElement('p')
-  head.className = feedback.complete ? 'ok' : 'warn'
-  head.textContent = feedback.complete
+  head.className = complete ? 'ok' : 'warn'
+  head.textContent = complete
     ? `Complete: ${feedback.segments} segment${feedback.segments === 1 ? '' : 's'} ready to submit.`
-    : 'Not complete yet:'
+    : pending && feedback.complete
+      ? 'Checking your latest changes…'
+      : 'Not complete yet:'
   const items = feedback.summary.map((line) => {
     const item = document.createElement('li')
     item.textContent = line
@@ -566,7 +589,7 @@ function drawFeedback() {
   const list = document.createElement('ul')
   list.append(...items)
   box.replaceChildren(head, list)
-  box.dataset.complete = String(feedback.complete)
+  box.dataset.complete = String(complete)
 }
 
 // -- saving -----------------------------------------------------------------------------------
@@ -606,6 +629,7 @@ async function save() {
     return
   }
   const body = payload()
+  const keys = sorted().map((seg) => seg.key) // the order the server numbers them in
   const json = JSON.stringify(body)
   if (json === state.savedJson) return drawSaveState()
   state.saving = true
@@ -615,6 +639,7 @@ async function save() {
     const reply = await api('PUT', '/annotations', { segments: body })
     state.savedJson = json
     state.feedback = reply.feedback
+    state.feedbackKeys = keys
     drawFeedback()
   } catch (err) {
     if (err.status === 409 || err.status === 404 || err.status === 401) return refuseError(err)
@@ -652,9 +677,9 @@ async function submit() {
       'Your annotation was saved to the job and the job is complete. It will be reviewed; you can close this page.')
   } catch (err) {
     if (err.status === 409 && err.detail?.missing) {
-      flash(`Not submitted. Still missing: ${err.detail.missing.join('; ')}.`)
       const first = err.detail.problems?.find((p) => p.segment)
-      if (first) select(sorted()[first.segment - 1]?.key)
+      if (first) select(sorted()[first.segment - 1]?.key) // the first segment to fix
+      flash(`Not submitted. Still missing: ${err.detail.missing.join('; ')}.`, { stay: true })
     } else if (err.status === 409 || err.status === 404 || err.status === 401) {
       refuseError(err)
     } else {
@@ -706,6 +731,7 @@ async function applyZoom() {
 
 function createWave(peaks) {
   const info = state.info
+  const minimap = MinimapPlugin.create({ container: '#minimap', height: 36, waveColor: '#b8c6db', progressColor: '#6d86ad', normalize: true })
   ws = WaveSurfer.create({
     container: '#waveform',
     height: 150,
@@ -722,7 +748,7 @@ function createWave(peaks) {
     dragToSeek: false,
     plugins: [
       TimelinePlugin.create({ height: 18 }),
-      MinimapPlugin.create({ container: '#minimap', height: 36, waveColor: '#b8c6db', progressColor: '#6d86ad', normalize: true }),
+      minimap,
     ],
   })
   regions = ws.registerPlugin(RegionsPlugin.create())
@@ -743,7 +769,10 @@ function createWave(peaks) {
     if (side !== 'start') end = snapMs(end)
     if (!side) end = start + (seg.end - seg.start) // a move keeps the length
     state.selected = seg.key
-    commit(() => place(seg, start, end))
+    if (!commit(() => place(seg, start, end))) {
+      drawnRegions.delete(seg.key) // refused: the region goes back to where the data says
+      drawRegions()
+    }
   })
   regions.on('region-clicked', (region, event) => {
     event.stopPropagation()
@@ -768,6 +797,7 @@ function createWave(peaks) {
   }
   ws.on('audioprocess', follow) // while playing
   ws.on('interaction', follow) // a click or drag on the waveform
+  minimap.on('interaction', follow) // or on the minimap (it seeks the audio itself)
   ws.on('play', () => ($('#play').textContent = '❚❚ Pause'))
   ws.on('pause', () => ($('#play').textContent = '▶ Play'))
   ws.on('error', (err) => flash(`Audio: ${err.message || err}`))
@@ -817,6 +847,15 @@ function bindControls() {
     }
   })
   document.addEventListener('keydown', onKey)
+  // A control used with the mouse gives the keyboard back: Space, arrows and letters are the
+  // page's keys again, not the last button's, checkbox's or slider's.
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest?.('button')
+    if (button && e.detail > 0 && !button.closest('dialog')) button.blur() // a mouse click
+  })
+  document.addEventListener('change', (e) => {
+    if (e.target.matches?.('.transport select, .transport input')) e.target.blur()
+  })
 }
 
 function playSelected() {
@@ -849,8 +888,7 @@ function onKey(e) {
     ArrowDown: () => (e.shiftKey ? stepInput('#amplitude', -1) : selectNeighbour(1)),
     Enter: () => seg && $('#seg-text').focus(),
     Escape: () => select(null, { seek: false }),
-    Delete: deleteSelected,
-    Backspace: deleteSelected,
+    Delete: deleteSelected, // Backspace does not delete: it is the key for text, pressed by habit
     n: newSegmentAtPlayhead,
     '[': () => setEdge('start', nowMs()),
     ']': () => setEdge('end', nowMs()),
@@ -950,6 +988,7 @@ async function main() {
   }))
   state.savedJson = JSON.stringify(payload())
   state.feedback = info.feedback
+  state.feedbackKeys = state.segs.map((seg) => seg.key) // in the order the server checked them
   $('#job-title').textContent = info.description || 'Audio annotation'
   if (info.user_guide_url) {
     $('#guide').href = info.user_guide_url

@@ -1,0 +1,147 @@
+"""Bugs an annotator hit on the page, each pinned in the browser: a refused drag drawn where
+it was dropped, the minimap leaving the playhead behind, completeness markers on the wrong
+rows and "Complete" over unsaved edits, Backspace deleting work silently, controls keeping
+the keyboard after a click, and messages that were wrong or never went away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.test_annotator_page import (  # noqa: F401 (its fixtures)
+    browser,
+    open_page,
+    speech,
+    take,
+    type_transcription,
+    world,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _ready(browser: Any, world: dict[str, Any], wallet: int) -> Any:
+    assignment_id, token = take(world, wallet)
+    page = open_page(browser, f"{world['url']}/annotate/{assignment_id}#token={token}")
+    missing: list[str] = []
+    page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+    page.missing = missing
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    return page
+
+
+def _clock_s(page: Any) -> float:
+    text = page.locator("#clock").inner_text().split(" / ")[0]
+    minutes, seconds = text.split(":")
+    return int(minutes) * 60 + float(seconds)
+
+
+def test_a_refused_drag_snaps_back_and_the_minimap_moves_the_playhead(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    page = _ready(browser, world, 610)
+    first = page.locator("#waveform [part~='region']").nth(0)
+    second = page.locator("#waveform [part~='region']").nth(1)
+    before, target = first.bounding_box(), second.bounding_box()
+    page.locator("#segments li button").nth(0).click()  # selected already, as while editing
+    before = first.bounding_box()
+    # Drag the first segment's end into the second: refused (no overlaps in this job).
+    page.mouse.move(before["x"] + before["width"] - 1, before["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(target["x"] + target["width"] / 2, before["y"] + 40, steps=10)
+    moving = first.bounding_box()
+    page.mouse.up()
+    assert moving["width"] > before["width"] + 20  # it was being stretched
+    assert "may not overlap" in page.locator("#message").inner_text()
+    page.wait_for_timeout(200)
+    after = first.bounding_box()
+    assert abs(after["width"] - before["width"]) < 2, (before, after)  # drawn as the data is
+
+    minimap = page.locator("#minimap").bounding_box()
+    page.mouse.click(minimap["x"] + minimap["width"] * 0.8, minimap["y"] + minimap["height"] / 2)
+    page.wait_for_timeout(300)
+    clip_s = float(page.locator("#clock").inner_text().split(" / ")[1].split(":")[1])
+    assert abs(_clock_s(page) - 0.8 * clip_s) < 0.3
+    page.keyboard.press("n")  # a new segment at the playhead the minimap set
+    start = float(page.locator("#seg-start").input_value())
+    assert abs(start - 0.8 * clip_s) < 0.3
+    assert page.errors == []
+
+
+def test_markers_follow_their_segments_and_complete_waits_for_the_save(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    page = _ready(browser, world, 611)
+    rows = page.locator("#segments li button")
+    assert rows.nth(0).get_attribute("class").count("incomplete") == 1
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    type_transcription(page, "hello world", "m")
+    page.wait_for_selector("#save-state[data-state=saved]")
+    page.wait_for_function(
+        "!document.querySelector('#segments li button').classList.contains('incomplete')"
+    )
+    assert "incomplete" in rows.nth(1).get_attribute("class")
+    # A new segment before both: the marker stays on the second utterance, now row 3.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Home")
+    page.keyboard.press("n")
+    assert rows.count() == 3
+    assert "incomplete" not in rows.nth(1).get_attribute("class")  # hello world: complete
+    assert "incomplete" in rows.nth(2).get_attribute("class")
+    page.keyboard.press("Delete")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    type_transcription(page, "good morning", "f")
+    page.wait_for_selector("#feedback[data-complete=true]")
+    page.keyboard.press("Enter")
+    page.keyboard.type("!")  # an edit: until the server has checked it, not "Complete"
+    assert page.locator("#feedback").get_attribute("data-complete") == "false"
+    assert "Complete" not in page.locator("#feedback").inner_text()
+    page.wait_for_selector("#feedback[data-complete=true]")
+    assert page.errors == []
+
+
+def test_deleting_says_so_backspace_does_not_delete_and_controls_give_the_keys_back(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    page = _ready(browser, world, 612)
+    rows = page.locator("#segments li")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Backspace")
+    assert rows.count() == 2
+    page.keyboard.press("Delete")
+    assert rows.count() == 1
+    message = page.locator("#message").inner_text()
+    assert "Deleted the segment" in message and "Ctrl+Z brings it back" in message
+    page.keyboard.press("Control+z")
+    assert rows.count() == 2
+
+    page.locator("#loop").click()  # with the mouse
+    assert page.locator("#loop").is_checked()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")  # the page's play/pause, not the checkbox
+    assert page.locator("#loop").is_checked()
+    page.locator("#play").wait_for()
+    assert "Pause" in page.locator("#play").inner_text()
+    page.keyboard.press("Space")
+    page.locator("#speed").select_option("1.5")
+    before = _clock_s(page)
+    page.keyboard.press("ArrowRight")  # the playhead, not the speed
+    assert page.locator("#speed").input_value() == "1.5"
+    assert _clock_s(page) > before
+
+    # An end before the start says so; an overlap message goes when another row is picked.
+    rows.nth(0).click()
+    start = float(page.locator("#seg-start").input_value())
+    page.locator("#seg-end").fill(f"{start - 0.2:.3f}")
+    page.locator("#seg-end").press("Enter")
+    page.locator("#seg-end").blur()
+    assert "must end after it starts" in page.locator("#message").inner_text()
+    rows.nth(1).click()
+    assert page.locator("#message").is_hidden()
+    assert page.missing == []  # no favicon.ico, nor anything else, missing
+    assert page.errors == []
