@@ -12,6 +12,7 @@ SUITES = {
     "build": "benchmarks.build_bench",
     "annotator": "benchmarks.annotator_bench",
     "export": "benchmarks.export_bench",
+    "faults": "benchmarks.faults_bench",
 }
 
 

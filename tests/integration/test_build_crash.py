@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
                 time.sleep(2)
             assert status() == "ready", "the build finished by another worker"
         recovery = time.monotonic() - killed
-        print(f"kill -9 mid-packing -> ready in {recovery:.1f} s")
+        print(f"recovery: kill -9 mid-packing -> ready in {recovery:.1f} s")
         assert recovery < tasks.STALLED_S + 45  # the stall, then the rest of the packing
         with ctx.sessions() as s:
             escrow = s.execute(select(escrows)).one()

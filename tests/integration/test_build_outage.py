@@ -75,7 +75,7 @@ def test_cvat_down_past_the_limit_fails_the_escrow_and_tells_the_launcher(
             assert s.execute(select(jobs)).all() == []
         (failed,) = [json.loads(r.body) for r in sent if r.event_type == "escrow_failed"]
         assert failed["event_data"]["reason"] == escrow.failure_reason
-        print(f"CVAT down, limit 3 s -> escrow_failed after {took:.1f} s")
+        print(f"recovery: CVAT down, limit 3 s -> escrow_failed after {took:.1f} s")
         assert took < 3.0 + tasks.RETRY_CAP_S + 10  # the limit, one capped wait, the build
 
 
@@ -100,5 +100,5 @@ def test_an_outage_shorter_than_the_limit_is_ridden_out_with_no_operator(
         assert escrow.outage_since is None and escrow.failure_reason is None
         with ctx.sessions() as s:
             assert s.execute(select(jobs)).all()
-        print(f"CVAT down ~5 s -> ready {recovery:.1f} s after it came back")
+        print(f"recovery: CVAT down ~5 s -> ready {recovery:.1f} s after it came back")
         assert recovery < tasks.RETRY_CAP_S + 20  # at most one capped wait, then the build
