@@ -56,7 +56,7 @@ def create_app(
     @app.middleware("http")
     async def inject_faults(request: Request, call_next: Any) -> Response:
         """Tests make CVAT fail or stall on chosen requests (see Faults)."""
-        fault = app.state.faults.take(request.method, request.url.path)
+        fault = app.state.faults.take(request.method, request.url.path, request.headers)
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Container
 from dataclasses import dataclass
 
 
@@ -16,6 +17,7 @@ class Fault:
     delay_s: float = 0.0
     skip: int = 0  # let this many matching requests through first
     times: int = 1
+    unless_header: str = ""  # requests carrying this header pass untouched
 
 
 class Faults:
@@ -27,10 +29,12 @@ class Faults:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, headers: Container[str] = ()) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.times <= 0 or fault.method != method or not re.search(fault.path, path):
+                    continue
+                if fault.unless_header and fault.unless_header in headers:
                     continue
                 if fault.skip:
                     fault.skip -= 1

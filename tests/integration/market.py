@@ -81,8 +81,9 @@ def market(
     recording_tasks.app.conf.broker_url = redis_url
     exchange_tasks.use(exchange)
     recording_tasks.use(recording)
+    cvat_app = create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}")
     with (
-        serve(create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}"), cvat_port),
+        serve(cvat_app, cvat_port),
         serve(create_exchange(exchange), exchange_port) as exchange_url,
         serve(create_recording(recording)) as recording_url,
         event_db(f"sqlite:///{tmp_path / 'reputation.db'}") as (rep_tables, rep_sessions),
@@ -112,6 +113,7 @@ def market(
         )
         yield {
             "chain": fresh_chain,
+            "cvat_app": cvat_app,  # its state.faults make CVAT fail or stall on chosen requests
             "exchange": exchange,
             "exchange_url": exchange_url,
             "recording": recording,
