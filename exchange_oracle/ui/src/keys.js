@@ -1,0 +1,163 @@
+// Controls and the keyboard: every action has a key; controls used with the mouse give the
+// keys back to the page.
+import { refuseStatus } from './api.js'
+import { $, NUDGE_MS, byKey, clipMs, colorOf, nowMs, seek, state } from './core.js'
+import { isDirty, save, submit } from './save.js'
+import { commit, deleteSelected, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setEdge, setLabel, splitSelected, undo } from './segments.js'
+import { applyZoom, regions, ws } from './wave.js'
+
+// -- controls and keys -------------------------------------------------------------------------
+
+export function bindControls() {
+  $('#play').addEventListener('click', () => ws.playPause())
+  $('#back').addEventListener('click', () => seek(nowMs() - 5000))
+  $('#forward').addEventListener('click', () => seek(nowMs() + 5000))
+  $('#play-region').addEventListener('click', playSelected)
+  $('#speed').addEventListener('change', (e) => ws.setPlaybackRate(Number(e.target.value), true))
+  $('#volume').addEventListener('input', (e) => ws.setVolume(Number(e.target.value)))
+  $('#zoom').addEventListener('input', () => applyZoom())
+  $('#amplitude').addEventListener('input', (e) => ws.setOptions({ barHeight: Number(e.target.value) }))
+  $('#submit').addEventListener('click', submit)
+  $('#help-button').addEventListener('click', () => $('#help').showModal())
+  $('#split').addEventListener('click', splitSelected)
+  $('#merge').addEventListener('click', mergeSelected)
+  $('#delete').addEventListener('click', deleteSelected)
+  $('#undo').addEventListener('click', undo)
+  $('#redo').addEventListener('click', redo)
+  $('#editor-form').addEventListener('submit', (e) => e.preventDefault())
+  const seconds = (input) => Math.round(Number(input.value) * 1000)
+  $('#seg-start').addEventListener('change', (e) => setEdge('start', seconds(e.target)))
+  $('#seg-end').addEventListener('change', (e) => setEdge('end', seconds(e.target)))
+  $('#seg-label').addEventListener('change', (e) => setLabel(e.target.value))
+  const text = $('#seg-text')
+  text.lang = state.info.language
+  text.addEventListener('input', () => {
+    const seg = byKey(state.selected)
+    if (!seg) return
+    const first = state.textEditKey !== seg.key
+    state.textEditKey = seg.key
+    commit(() => {
+      seg.transcription = text.value
+      return null
+    }, { coalesce: !first })
+  })
+  text.addEventListener('blur', () => (state.textEditKey = null))
+  window.addEventListener('beforeunload', (e) => {
+    if (!state.finished && isDirty()) {
+      save()
+      e.preventDefault()
+    }
+  })
+  document.addEventListener('keydown', onKey)
+  // A control used with the mouse gives the keyboard back: Space, arrows and letters are the
+  // page's keys again, not the last button's, checkbox's or slider's.
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest?.('button')
+    if (button && e.detail > 0 && !button.closest('dialog')) button.blur() // a mouse click
+  })
+  document.addEventListener('change', (e) => {
+    if (e.target.matches?.('.transport select, .transport input')) e.target.blur()
+  })
+}
+
+export function playSelected() {
+  const region = regions.getRegions().find((r) => r.id === state.selected)
+  if (region) region.play(!$('#loop').checked)
+}
+
+export function onKey(e) {
+  if (state.finished) return
+  const typing = e.target.closest?.('input, textarea, select')
+  const ctrl = e.ctrlKey || e.metaKey
+  if (ctrl && e.key === 'Enter') return e.preventDefault(), submit()
+  if (ctrl && e.key.toLowerCase() === 's') return e.preventDefault(), save()
+  if (typing) {
+    if (e.key === 'Escape') e.target.blur()
+    return
+  }
+  if ($('#help').open) return
+  if (ctrl && e.key.toLowerCase() === 'z') return e.preventDefault(), e.shiftKey ? redo() : undo()
+  if (ctrl && e.key.toLowerCase() === 'y') return e.preventDefault(), redo()
+  if (ctrl || (e.altKey && !e.key.startsWith('Arrow'))) return
+  const seg = byKey(state.selected)
+  const actions = {
+    ' ': () => ws.playPause(),
+    Home: () => seek(0),
+    End: () => seek(clipMs()),
+    ArrowLeft: () => (e.altKey ? nudge(-1, e.shiftKey) : seek(nowMs() - (e.shiftKey ? 5000 : 100))),
+    ArrowRight: () => (e.altKey ? nudge(1, e.shiftKey) : seek(nowMs() + (e.shiftKey ? 5000 : 100))),
+    ArrowUp: () => (e.shiftKey ? stepInput('#amplitude', 1) : selectNeighbour(-1)),
+    ArrowDown: () => (e.shiftKey ? stepInput('#amplitude', -1) : selectNeighbour(1)),
+    Enter: () => seg && $('#seg-text').focus(),
+    Escape: () => select(null, { seek: false }),
+    Delete: deleteSelected, // Backspace does not delete: it is the key for text, pressed by habit
+    n: newSegmentAtPlayhead,
+    '[': () => setEdge('start', nowMs()),
+    ']': () => setEdge('end', nowMs()),
+    s: splitSelected,
+    m: mergeSelected,
+    p: playSelected,
+    l: () => ($('#loop').checked = !$('#loop').checked),
+    g: () => ($('#snap').checked = !$('#snap').checked),
+    '+': () => stepInput('#zoom', 10),
+    '=': () => stepInput('#zoom', 10),
+    '-': () => stepInput('#zoom', -10),
+    '<': () => stepSelect('#speed', -1),
+    '>': () => stepSelect('#speed', 1),
+    '?': () => $('#help').showModal(),
+  }
+  let action = actions[e.key] || actions[e.key.toLowerCase()]
+  if (/^[1-9]$/.test(e.key)) {
+    const label = state.info.labels[Number(e.key) - 1]
+    if (label) action = () => setLabel(label.name)
+  }
+  if (!action) return
+  e.preventDefault()
+  action()
+}
+
+export function nudge(direction, startSide) {
+  const seg = byKey(state.selected)
+  if (!seg) return
+  const side = startSide ? 'start' : 'end'
+  setEdge(side, seg[side] + direction * NUDGE_MS)
+}
+
+export function stepInput(selector, step) {
+  const input = $(selector)
+  input.value = String(Math.min(Number(input.max), Math.max(Number(input.min), Number(input.value) + step * Number(input.step))))
+  input.dispatchEvent(new Event('input'))
+}
+
+export function stepSelect(selector, step) {
+  const select = $(selector)
+  select.selectedIndex = Math.min(select.options.length - 1, Math.max(0, select.selectedIndex + step))
+  select.dispatchEvent(new Event('change'))
+}
+
+export function buildLabelBar() {
+  const bar = $('#labels')
+  const choice = $('#seg-label')
+  state.info.labels.forEach((label, index) => {
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.dataset.label = label.name
+    button.style.setProperty('--label-color', colorOf(label.name))
+    button.textContent = index < 9 ? `${index + 1} ${label.name}` : label.name
+    button.addEventListener('click', () => setLabel(label.name))
+    bar.append(button)
+    choice.append(new Option(label.name, label.name))
+  })
+}
+
+export function showExpiry() {
+  const ends = Date.parse(state.info.expires_at)
+  const tick = () => {
+    const left = ends - Date.now()
+    if (left <= 0) return refuseStatus('expired', state.info.expires_at)
+    const minutes = Math.floor(left / 60_000)
+    $('#expires').textContent = `${minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`} left`
+    setTimeout(tick, Math.min(30_000, left))
+  }
+  tick()
+}
