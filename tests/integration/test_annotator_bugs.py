@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from oracle_core.manifest import Annotation
+from sandbox.accounts import account
+from sandbox.clip_job import seed_clip_job, take_job
 from tests.integration.test_annotator_page import (  # noqa: F401 (its fixtures)
     browser,
     open_page,
@@ -144,4 +147,57 @@ def test_deleting_says_so_backspace_does_not_delete_and_controls_give_the_keys_b
     rows.nth(1).click()
     assert page.locator("#message").is_hidden()
     assert page.missing == []  # no favicon.ico, nor anything else, missing
+    assert page.errors == []
+
+
+TEXT_ONLY = Annotation.model_validate(
+    {
+        "description": "Transcribe each utterance",
+        "labels": [{"name": "speech"}],
+        "validation": {"target_score": 0.2, "target_metric": "wer"},
+    }
+)
+TEXT_ESCROW = "0x" + "B8" * 20
+
+
+def test_a_clip_is_transcribed_while_listening_with_one_key_per_utterance(
+    browser: Any, world: dict[str, Any], speech: Any
+) -> None:
+    """ELAN's transcription mode: Enter in the text box moves to the next segment and plays
+    it; Ctrl+Space, Ctrl+R and Alt+arrows work without leaving the box."""
+    seed_clip_job(world["ctx"], TEXT_ESCROW, speech.pcm, speech.rate, TEXT_ONLY,
+                  webhook_url=f"{world['url']}/cvat-webhook")  # fmt: skip
+    token = world["issuer"].issue(account(613).address)
+    assignment_id = take_job(world["url"], token, TEXT_ESCROW)
+    page = open_page(browser, f"{world['url']}/annotate/{assignment_id}#token={token}")
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    said = ["hello world", "good morning"]
+    keys = 0
+    page.keyboard.press("ArrowDown")  # the first segment
+    page.keyboard.press("Enter")  # into its transcription; it plays
+    keys += 2
+    assert page.evaluate("document.activeElement.id") == "seg-text"
+    for n, text in enumerate(said):
+        page.keyboard.type(text)
+        if n + 1 < len(said):
+            page.keyboard.press("Enter")  # the next segment, playing
+            keys += 1
+            assert page.evaluate("document.activeElement.id") == "seg-text"
+            assert page.locator("#seg-text").input_value() == ""
+    page.wait_for_selector("#play:has-text('Pause')")
+    page.keyboard.press("Control+Space")  # pause, still typing
+    page.wait_for_selector("#play:has-text('Play')")
+    before = _clock_s(page)
+    page.keyboard.press("Alt+ArrowLeft")
+    assert abs(_clock_s(page) - (before - 1)) < 0.05
+    page.keyboard.press("Control+r")  # replay the segment from its start
+    start = float(page.locator("#seg-start").input_value())
+    assert abs(_clock_s(page) - start) < 0.3
+    page.wait_for_selector("#play:has-text('Pause')")
+    assert page.evaluate("document.activeElement.id") == "seg-text"
+    assert page.locator("#seg-text").input_value() == "good morning"
+    page.wait_for_selector("#feedback[data-complete=true]")
+    print(f"keys beyond the text: {keys} for {len(said)} utterances "
+          f"({keys / len(said):.1f} each; the first costs one more, to get in)")  # fmt: skip
+    assert keys - 1 <= len(said)  # one per utterance, plus one to start
     assert page.errors == []

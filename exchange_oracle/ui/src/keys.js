@@ -1,7 +1,7 @@
 // Controls and the keyboard: every action has a key; controls used with the mouse give the
 // keys back to the page.
 import { refuseStatus } from './api.js'
-import { $, NUDGE_MS, byKey, clipMs, colorOf, nowMs, seek, state } from './core.js'
+import { $, NUDGE_MS, byKey, clipMs, colorOf, flash, nowMs, seek, sorted, state } from './core.js'
 import { isDirty, save, submit } from './save.js'
 import { commit, deleteSelected, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setEdge, setLabel, splitSelected, undo } from './segments.js'
 import { applyZoom, regions, ws } from './wave.js'
@@ -62,7 +62,43 @@ export function bindControls() {
 
 export function playSelected() {
   const region = regions.getRegions().find((r) => r.id === state.selected)
-  if (region) region.play(!$('#loop').checked)
+  if (region) return region.play(!$('#loop').checked)
+  const seg = byKey(state.selected) // not drawn (out of view): play it by its times
+  if (seg) {
+    seek(seg.start)
+    ws.play(seg.start / 1000, $('#loop').checked ? undefined : seg.end / 1000)
+  }
+}
+
+// Typing while listening (ELAN's transcription mode): in the transcription box, Enter moves
+// to the next segment and plays it, Ctrl+Space plays or pauses, Ctrl+R replays the segment,
+// Alt+arrows skip a second. The text is saved as it is typed.
+export const SKIP_MS = 1000
+function transcriptionKey(e, ctrl) {
+  if (ctrl && (e.code === 'Space' || e.key === ' ')) return () => ws.playPause()
+  if (ctrl && e.key.toLowerCase() === 'r') return playSelected
+  if (e.altKey && e.key === 'ArrowLeft') return () => seek(nowMs() - SKIP_MS)
+  if (e.altKey && e.key === 'ArrowRight') return () => seek(nowMs() + SKIP_MS)
+  if (e.key === 'Enter' && !e.shiftKey && !ctrl) return nextAndPlay
+  return null
+}
+
+function nextAndPlay() {
+  const order = sorted()
+  const index = order.findIndex((seg) => seg.key === state.selected)
+  const next = order[index + 1]
+  if (!next) {
+    flash('That was the last segment: Ctrl+Enter submits.')
+    return
+  }
+  ws.pause()
+  const text = $('#seg-text')
+  text.blur() // the editor fills a box only when it is not being typed in
+  select(next.key)
+  $(`#segments [data-key="${next.key}"]`)?.scrollIntoView({ block: 'nearest' })
+  text.focus()
+  text.setSelectionRange(text.value.length, text.value.length)
+  playSelected()
 }
 
 export function onKey(e) {
@@ -72,6 +108,8 @@ export function onKey(e) {
   if (ctrl && e.key === 'Enter') return e.preventDefault(), submit()
   if (ctrl && e.key.toLowerCase() === 's') return e.preventDefault(), save()
   if (typing) {
+    const action = e.target.id === 'seg-text' && transcriptionKey(e, ctrl)
+    if (action) return e.preventDefault(), action()
     if (e.key === 'Escape') e.target.blur()
     return
   }
@@ -88,7 +126,7 @@ export function onKey(e) {
     ArrowRight: () => (e.altKey ? nudge(1, e.shiftKey) : seek(nowMs() + (e.shiftKey ? 5000 : 100))),
     ArrowUp: () => (e.shiftKey ? stepInput('#amplitude', 1) : selectNeighbour(-1)),
     ArrowDown: () => (e.shiftKey ? stepInput('#amplitude', -1) : selectNeighbour(1)),
-    Enter: () => seg && $('#seg-text').focus(),
+    Enter: () => seg && ($('#seg-text').focus(), playSelected()),
     Escape: () => select(null, { seek: false }),
     Delete: deleteSelected, // Backspace does not delete: it is the key for text, pressed by habit
     n: newSegmentAtPlayhead,
