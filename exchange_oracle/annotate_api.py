@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.annotate_page import clip_response, signed_audio_path
+from exchange_oracle.assignments import for_the_worker
 from exchange_oracle.completion import annotations_of
 from oracle_core.auth import TokenClaims
 from oracle_core.manifest import Annotation
@@ -139,6 +140,9 @@ def annotation_routes(
         return {
             "assignment_id": assignment_id,
             "status": row.status,
+            "reject_reason": for_the_worker(row.reject_reason)
+            if row.status == "rejected"
+            else None,
             "expires_at": row.expires_at,
             "description": annotation.description,
             "user_guide_url": annotation.user_guide_url,

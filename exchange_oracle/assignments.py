@@ -259,6 +259,21 @@ class AssignmentQuery:
     sort_field: str = "created_at"
 
 
+def for_the_worker(reason: str | None) -> str | None:
+    """The recording oracle's reasons as the rejected worker may read them: the score
+    against the target and what was wrong with their own segments; never where a honeypot
+    lies (a part naming a reference's time is left out, since the same honeypot audio may
+    be in the worker's next clips)."""
+    if not reason:
+        return None
+    parts = [p.strip() for p in reason.split(";")]
+    kept = [p for p in parts if p and "reference" not in p]
+    hidden = len(parts) - len(kept)
+    if hidden:
+        kept.append(f"{hidden} more about the hidden test segments (not shown)")
+    return "; ".join(kept)
+
+
 def listing(
     session: Session, q: AssignmentQuery, page: int, page_size: int
 ) -> tuple[int, list[Any]]:

@@ -28,6 +28,7 @@ from exchange_oracle.annotate_api import annotation_routes
 from exchange_oracle.assignments import (
     AssignmentQuery,
     AssignmentRefused,
+    for_the_worker,
     listing,
     oracle_stats,
     public_status,
@@ -101,6 +102,8 @@ class AssignmentOut(BaseModel):
     updated_at: datetime
     expires_at: datetime
     url: str | None
+    # Ours, beside HUMAN's fields: why the recording oracle rejected it (no honeypot answers).
+    reject_reason: str | None = None
 
     @field_serializer("created_at", "updated_at", "expires_at")
     def _utc(self, value: datetime) -> str | None:
@@ -413,6 +416,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                     updated_at=r.updated_at,
                     expires_at=r.expires_at,
                     url=url_for(r.id) if shown == "active" else None,
+                    reject_reason=for_the_worker(r.reject_reason) if shown == "rejected" else None,
                 ).model_dump()
             )
         return paged(page, page_size, total, results)
@@ -448,6 +452,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                 select(
                     assignments.c.wallet_address,
                     assignments.c.status,
+                    assignments.c.reject_reason,
                     jobs.c.clip_index,
                     jobs.c.clip_key,
                     jobs.c.duration_ms,

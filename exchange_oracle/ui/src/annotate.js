@@ -23,7 +23,7 @@ export async function main() {
     return refuseError(err)
   }
   performance.mark('annotate-info')
-  if (info.status !== 'active') return refuseStatus(info.status, info.expires_at)
+  if (info.status !== 'active') return refuseStatus(info.status, info.expires_at, info.reject_reason)
   if (Date.parse(info.expires_at) <= Date.now()) return refuseStatus('expired', info.expires_at)
   state.info = info
   state.defaultLabel = info.labels[0].name

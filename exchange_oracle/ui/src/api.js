@@ -73,7 +73,7 @@ export function refuseError(err) {
   return refuse('error', 'The assignment could not be loaded', String(err.message))
 }
 
-export function refuseStatus(status, expiresAt) {
+export function refuseStatus(status, expiresAt, rejectReason) {
   const when = new Date(expiresAt).toLocaleString()
   const pages = {
     expired: ['expired', 'This assignment has expired',
@@ -83,7 +83,11 @@ export function refuseStatus(status, expiresAt) {
     validation: ['finished', 'This assignment is finished',
       'Its work was submitted and is being reviewed. Nothing more to do here.'],
     rejected: ['finished', 'This assignment was rejected',
-      'Its work did not pass review; the job went back to the pool.'],
+      rejectReason
+        ? `Its work did not pass review: ${rejectReason}. The job went back to the pool. Next time, ` +
+          'transcribe every word you hear as it is said, fill every field the job asks for, and ' +
+          'keep each segment tight around its speech.'
+        : 'Its work did not pass review; the job went back to the pool.'],
     canceled: ['canceled', 'This assignment was canceled',
       'It was given back or its escrow was canceled. Take a new assignment in HUMAN App.'],
   }

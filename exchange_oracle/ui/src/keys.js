@@ -61,13 +61,12 @@ export function bindControls() {
 }
 
 export function playSelected() {
-  const region = regions.getRegions().find((r) => r.id === state.selected)
+  const seg = byKey(state.selected)
+  if (!seg) return
+  seek(seg.start) // the page's playhead too, so the keys that follow act from here
+  const region = regions.getRegions().find((r) => r.id === seg.key)
   if (region) return region.play(!$('#loop').checked)
-  const seg = byKey(state.selected) // not drawn (out of view): play it by its times
-  if (seg) {
-    seek(seg.start)
-    ws.play(seg.start / 1000, $('#loop').checked ? undefined : seg.end / 1000)
-  }
+  ws.play(seg.start / 1000, $('#loop').checked ? undefined : seg.end / 1000) // out of view
 }
 
 // Typing while listening (ELAN's transcription mode): in the transcription box, Enter moves
