@@ -1,6 +1,7 @@
 """Scoring speed: 10,000 honeypot segments in 500 assignments, scored the way the recording
 oracle does it (normalise, match to ground truth, completeness, WER), against bare
-`jiwer.wer` on the same already-normalised text pairs, per assignment, in the same run.
+`jiwer.wer` on the same already-normalised text pairs, per assignment, in the same run, with
+gender and emotion scored on every honeypot as well.
 Goal: our scoring at most 1.5x jiwer's time."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from audio_pipeline.normalize import english
 from audio_pipeline.validation import (
     AnnotationRules,
     AttributeRule,
+    AttributeTarget,
     Interval,
     LabelRule,
     Reference,
@@ -76,6 +78,9 @@ WORDS = [
 ]
 
 
+EMOTIONS = ("neutral", "happy", "sad", "angry")
+
+
 def make(seed: int = 7) -> list[tuple[list[Reference], list[Interval]]]:
     rng = random.Random(seed)
     out = []
@@ -84,13 +89,17 @@ def make(seed: int = 7) -> list[tuple[list[Reference], list[Interval]]]:
         for i in range(PER_ASSIGNMENT):
             words = [rng.choice(WORDS) for _ in range(rng.randint(6, 14))]
             start = i * 4000
+            emotion = rng.choice(EMOTIONS)
             refs.append(
-                Reference(start, start + 3000, "speech", " ".join(words).capitalize() + ".")
-            )
+                Reference(start, start + 3000, "speech", " ".join(words).capitalize() + ".",
+                          attributes={"gender": "female", "emotion": emotion})
+            )  # fmt: skip
             said = [w if rng.random() > 0.1 else rng.choice(WORDS) for w in words]
+            picked = emotion if rng.random() > 0.2 else rng.choice(EMOTIONS)
             hyps.append(
-                Interval(start + 40, start + 2960, "speech", " ".join(said), {"gender": "female"})
-            )
+                Interval(start + 40, start + 2960, "speech", " ".join(said),
+                         {"gender": "female", "emotion": picked})
+            )  # fmt: skip
         out.append((refs, hyps))
     return out
 
@@ -98,10 +107,17 @@ def make(seed: int = 7) -> list[tuple[list[Reference], list[Interval]]]:
 def main() -> None:
     data = make()
     rules = AnnotationRules(
-        labels={"speech": LabelRule("speech", True, ("gender",))},
-        attributes={"gender": AttributeRule("gender", ("male", "female", "other"))},
+        labels={"speech": LabelRule("speech", True, ("gender", "emotion"))},
+        attributes={
+            "gender": AttributeRule("gender", ("male", "female", "other")),
+            "emotion": AttributeRule("emotion", EMOTIONS),
+        },
     )
-    spec = ValidationSpec("wer", 0.3, rules, "en", 200)
+    targets = (  # attributes scored on the honeypots too, as a manifest may ask
+        AttributeTarget("gender", "exact", 0.8, 1.0, ("male", "female", "other")),
+        AttributeTarget("emotion", "exact", 0.7, 1.0, EMOTIONS),
+    )
+    spec = ValidationSpec("wer", 0.3, rules, "en", 200, targets)
     zones = [(0, PER_ASSIGNMENT * 4000)]
 
     pairs = [

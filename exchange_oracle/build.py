@@ -201,7 +201,8 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
         raise BuildFailed(f"escrow is {state.status}, not Pending")
     manifest = fetch_manifest(ctx, state.manifest_url, state.manifest_hash)
     files, gt_text = list_media(ctx, manifest)
-    gt_names = {s.filename for s in read_gt(gt_text)}
+    attribute_names = [a.name for a in manifest.annotation.shared_attributes]
+    gt_names = {s.filename for s in read_gt(gt_text, attribute_names)}
     missing = sorted(gt_names - {f.name for f in files})
     if missing:
         raise BuildFailed(f"ground truth names files that are not in the media: {missing}")

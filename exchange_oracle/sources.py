@@ -4,7 +4,7 @@ Every problem the requester can fix is a BuildFailed with words they can act on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,9 +31,9 @@ class BuildFailed(Exception):
     """The escrow cannot be built as it stands; the reason is for the requester."""
 
 
-def read_gt(text: str) -> list[GtSpan]:
+def read_gt(text: str, attributes: Collection[str] | None = None) -> list[GtSpan]:
     try:
-        return read_ground_truth(text)
+        return read_ground_truth(text, attributes)
     except GroundTruthError as exc:
         raise BuildFailed(str(exc)) from None
 

@@ -1,18 +1,19 @@
 """The requester's ground truth TSV (`filename start stop label text span_id`, times
-H:MM:SS(.ffffff)): read by the exchange oracle to place honeypots and by the recording
-oracle to score them."""
+H:MM:SS(.ffffff), and a column per attribute it gives values for, e.g. `emotion`): read by
+the exchange oracle to place honeypots and by the recording oracle to score them."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 
 from audio_pipeline.segments import parse_time
 from oracle_core.storage import BucketUrl, ObjectStorage, UrlPolicy
 
 COLUMNS = ("filename", "start", "stop", "label", "text")
+OPTIONAL = ("span_id",)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class GtSpan:
     label: str
     text: str
     span_id: str
+    attributes: dict[str, str] = field(default_factory=dict)  # values the span gives
 
 
 class GroundTruthError(ValueError):
@@ -51,25 +53,32 @@ def _timed_rows(
         yield n, row, round(start * 1000), round(stop * 1000)
 
 
-def read_gt(text: str) -> list[GtSpan]:
-    return [
-        GtSpan(
-            row["filename"],
-            start,
-            stop,
-            row["label"],
-            row["text"] or "",
-            row.get("span_id") or f"gt{n}",
-        )
-        for n, row, start, stop in _timed_rows(text, "ground truth", COLUMNS)
-    ]
+def read_gt(text: str, attributes: Collection[str] | None = None) -> list[GtSpan]:
+    """Every span; a column beyond the fixed ones is an attribute's value per span. With
+    `attributes` (the job's attribute names), a column naming none of them is refused."""
+    spans = []
+    for n, row, start, stop in _timed_rows(text, "ground truth", COLUMNS):
+        extra = {k: (v or "").strip() for k, v in row.items() if k not in COLUMNS + OPTIONAL}
+        if attributes is not None and not set(extra) <= set(attributes):
+            unknown = sorted(set(extra) - set(attributes))
+            raise GroundTruthError(
+                f"ground truth columns {unknown} are not attributes of this job (its "
+                f"attributes: {sorted(attributes) or 'none'})"
+            )
+        spans.append(
+            GtSpan(row["filename"], start, stop, row["label"], row["text"] or "",
+                   row.get("span_id") or f"gt{n}", {k: v for k, v in extra.items() if v})
+        )  # fmt: skip
+    return spans
 
 
-def load_gt(gt_url: BucketUrl, policy: UrlPolicy) -> list[GtSpan]:
+def load_gt(
+    gt_url: BucketUrl, policy: UrlPolicy, attributes: Collection[str] | None = None
+) -> list[GtSpan]:
     """The ground truth named by the manifest, from the requester's bucket."""
     store = ObjectStorage.for_bucket(gt_url, policy)
     text = store.get(gt_url.bucket_name, gt_url.path).decode("utf-8", errors="replace")
-    return read_gt(text)
+    return read_gt(text, attributes)
 
 
 @dataclass(frozen=True)

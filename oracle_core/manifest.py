@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import get_normalizer
-from audio_pipeline.validation import AnnotationRules, AttributeRule, LabelRule, ValidationSpec
+from audio_pipeline.validation import (
+    AnnotationRules,
+    AttributeRule,
+    AttributeTarget,
+    LabelRule,
+    ValidationSpec,
+)
 from oracle_core.storage import BucketUrl, StorageError, UnsafeUrlError, UrlPolicy, fetch_url
 
 AttributeType = Literal["select", "radio", "checkbox", "text", "number"]
@@ -98,12 +104,25 @@ class Label(_Strict):
     attributes: list[str] | None = None
 
 
+class AttributeScoring(_Strict):
+    """How one attribute is scored on the honeypots whose ground truth gives it a value:
+    `exact` match, `adjacent` (a neighbour in the attribute's ordered values counts, as
+    for age buckets), or `none`; the lowest accuracy accepted, and its weight in the
+    assignment's quality beside the transcription's (1)."""
+
+    scoring: Literal["exact", "adjacent", "none"] = "exact"
+    target: Annotated[float, Field(ge=0, le=1)] = 0.7
+    weight: Annotated[float, Field(ge=0)] = 1.0
+
+
 class Validation(_Strict):
     # For wer/cer the highest error rate accepted; for accuracy the lowest share correct.
     target_score: Annotated[float, Field(ge=0)]
     # HUMAN's exchange oracle defaults to accuracy, which its recording oracle cannot score
     # for audio; a transcription job missing the metric is scored by WER here.
     target_metric: Literal["wer", "cer", "accuracy"] = "wer"
+    # Ours: attributes scored on honeypots (emotion, gender, age, ...), by attribute name.
+    attributes: dict[str, AttributeScoring] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _accuracy_is_a_share(self) -> Validation:
@@ -280,13 +299,36 @@ class Annotation(_Strict):
         )
 
     def validation_spec(self, clip_ms: int | None = None) -> ValidationSpec:
+        shared = {a.name: a for a in self.shared_attributes}
         return ValidationSpec(
             metric=self.validation.target_metric,
             target=self.validation.target_score,
             rules=self.rules(clip_ms),
             normalizer=self.details.normalizer or "none",
             tolerance_ms=self.details.boundary_tolerance,
+            attributes=tuple(
+                AttributeTarget(
+                    name, how.scoring, how.target, how.weight, tuple(shared[name].values)
+                )
+                for name, how in sorted(self.validation.attributes.items())
+                if how.scoring != "none"
+            ),
         )
+
+    @model_validator(mode="after")
+    def _scored_attributes_exist(self) -> Annotation:
+        known = {a.name for a in self.shared_attributes}
+        unknown = sorted(set(self.validation.attributes) - known)
+        if unknown:
+            raise ValueError(
+                f"validation.attributes names {unknown}, which are not among the "
+                f"shared_attributes {sorted(known)}"
+            )
+        for name, how in self.validation.attributes.items():
+            attribute = next(a for a in self.shared_attributes if a.name == name)
+            if how.scoring == "adjacent" and len(attribute.values) < 3:
+                raise ValueError(f"attribute {name}: adjacent scoring needs ordered values")
+        return self
 
 
 class Manifest(_Strict):

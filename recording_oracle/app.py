@@ -20,6 +20,21 @@ ACCEPTED = {
 }
 
 
+def _attribute_accuracy(scored: Any) -> dict[str, dict[str, float]]:
+    """Per worker and attribute: accuracy over every honeypot segment scored for it."""
+    right: dict[tuple[str, str], float] = {}
+    total: dict[tuple[str, str], int] = {}
+    for r in scored:
+        for a in r.attributes or []:
+            key = (r.wallet_address, a["name"])
+            right[key] = right.get(key, 0.0) + a["accuracy"] * a["honeypots"]
+            total[key] = total.get(key, 0) + a["honeypots"]
+    out: dict[str, dict[str, float]] = {}
+    for (wallet, name), n in sorted(total.items()):
+        out.setdefault(wallet, {})[name] = round(right[(wallet, name)] / n, 4)
+    return out
+
+
 def create_app(
     context: RecordingContext | None = None, on_event: Callable[[str], None] | None = None
 ) -> FastAPI:
@@ -90,9 +105,11 @@ def create_app(
                     "quality": r.quality,
                     "passed": r.passed,
                     "reasons": r.reasons,
+                    "attributes": r.attributes or [],
                 }
                 for r in scored
             ],
+            "attribute_accuracy_by_worker": _attribute_accuracy(scored),
         }
 
     @app.get("/health")

@@ -68,6 +68,8 @@ results = Table(
     Column("passed", Boolean, nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("honeypots", Integer, nullable=False),
+    # [{name, accuracy, macro_f1, honeypots, target}] for the attributes scored on honeypots
+    Column("attributes", JSON),
     Column("segments", JSON, nullable=False),  # the annotation as scored, clip time
     Column("time_map", JSON, nullable=False),
     Column("created_at", TS, nullable=False),

@@ -73,7 +73,8 @@ def _inputs(ctx: RecordingContext, state: EscrowState) -> tuple[Manifest, list[G
             ctx.policy,
             ctx.settings.manifest_decryptor(),
         )
-        gt = load_gt(manifest.data.bucket("gt_url"), ctx.policy)
+        names = [a.name for a in manifest.annotation.shared_attributes]
+        gt = load_gt(manifest.data.bucket("gt_url"), ctx.policy, names)
     except (ManifestError, GroundTruthError, UnsafeUrlError, ValueError) as exc:
         raise Refused(f"cannot validate: {exc}") from None
     return manifest, gt
@@ -224,6 +225,16 @@ def _score_new(
                     passed=score.passed,
                     reasons=list(score.reasons),
                     honeypots=score.honeypots,
+                    attributes=[
+                        {
+                            "name": a.name,
+                            "accuracy": round(a.accuracy, 6),
+                            "macro_f1": round(a.macro_f1, 6),
+                            "honeypots": a.honeypots,
+                            "target": a.target,
+                        }
+                        for a in score.attributes
+                    ],
                     segments=to_json(intervals),
                     time_map=tmap.to_dict(),
                     created_at=now(),

@@ -122,6 +122,7 @@ def validation_meta(scored: Sequence[Any], final: Mapping[int, Any]) -> dict[str
                 "passed": r.passed,
                 "reasons": list(r.reasons),
                 "honeypots": r.honeypots,
+                "attributes": list(r.attributes or []),
                 "iteration": r.iteration,
             }
             for r in scored

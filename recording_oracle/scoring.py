@@ -41,7 +41,9 @@ def honeypots(tmap: TimeMap, gt: Sequence[GtSpan]) -> tuple[list[Reference], lis
             zones.append((p.clip_start_ms, p.clip_end_ms))
         shift = p.clip_start_ms - p.source_start_ms
         refs.extend(
-            Reference(s.start_ms + shift, s.end_ms + shift, s.label, s.text, s.span_id)
+            Reference(
+                s.start_ms + shift, s.end_ms + shift, s.label, s.text, s.span_id, s.attributes
+            )
             for s in inside
         )
     refs.sort(key=lambda r: r.start_ms)

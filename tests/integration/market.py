@@ -4,7 +4,7 @@ helpers that drive work through it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,17 @@ def escrow_status(ctx: ExchangeContext | RecordingContext, table: Any, address: 
     return str(status)
 
 
-def annotate(m: dict[str, Any], worker: int, escrow: str, truth: Any, *, bad: bool = False) -> str:
-    """A bot takes an assignment through the worker API and does it in CVAT."""
+def annotate(
+    m: dict[str, Any],
+    worker: int,
+    escrow: str,
+    truth: Any,
+    *,
+    bad: bool = False,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> str:
+    """A bot takes an assignment through the worker API and does it in CVAT (`bad`: a
+    sloppy one; `change`: what it does to the exact segments)."""
     token = m["issuer"].issue(accounts.account(worker).address)
     headers = {"Authorization": f"Bearer {token}"}
     url = m["exchange_url"]
@@ -154,6 +163,8 @@ def annotate(m: dict[str, Any], worker: int, escrow: str, truth: Any, *, bad: bo
             .where(assignments.c.id == assignment_id)
         ).one()
     segments = perfect(TimeMap.from_dict(job.time_map), truth)
+    if change:
+        segments = change(segments)
     cvat = ctx.cvat()
     try:
         cvat.put_segments(

@@ -1,0 +1,23 @@
+"""results.attributes: each scored attribute's accuracy, macro-F1 and honeypot count
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("results") as batch:
+        batch.add_column(sa.Column("attributes", sa.JSON))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("results") as batch:
+        batch.drop_column("attributes")
