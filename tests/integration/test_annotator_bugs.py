@@ -232,3 +232,54 @@ def test_a_rejected_worker_reads_why_without_the_honeypots_whereabouts(
     text = page.locator("#refusal").inner_text()
     assert "was rejected" in text and "WER 0.62 > 0.20" in text and "has no gender" in text
     assert "3.1-4.0" not in text and "Next time" in text
+
+
+def test_marking_while_playing_extending_going_to_a_time_and_attribute_keys(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    page = _ready(browser, world, 615)
+    rows = page.locator("#segments li")
+    speech_button = page.locator("#labels button").nth(0)
+    assert speech_button.locator(".tally").inner_text().startswith("2 · ")  # 2 segments
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Shift+Digit2")  # the first choice attribute (gender) takes value 2
+    page.wait_for_selector("#seg-attributes select[data-attribute=gender]")
+    assert page.locator("#seg-attributes select[data-attribute=gender]").input_value() == "male"
+
+    page.keyboard.press("Escape")
+    clip_s = float(page.locator("#clock").inner_text().split(" / ")[1].split(":")[1])
+    page.keyboard.press("t")  # go to a time
+    page.keyboard.type(f"{clip_s - 2.0:.3f}")
+    page.keyboard.press("Enter")
+    assert abs(_clock_s(page) - (clip_s - 2.0)) < 0.01
+    page.keyboard.press("e")  # from the end of the previous segment to the playhead
+    assert rows.count() == 3
+    added = float(page.locator("#seg-end").input_value())
+    assert abs(added - (clip_s - 2.0)) < 0.01
+    page.keyboard.press("Escape")
+
+    page.keyboard.press("t")
+    page.keyboard.type(f"{clip_s - 1.8:.3f}")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Space")  # play, then mark a segment while it plays
+    page.wait_for_selector("#play:has-text('Pause')")
+    page.keyboard.press("b")
+    assert page.locator("#marking").is_visible()
+    page.wait_for_timeout(700)
+    page.keyboard.press("b")
+    assert page.locator("#marking").is_hidden() and rows.count() == 4
+    start = float(page.locator("#seg-start").input_value())
+    end = float(page.locator("#seg-end").input_value())
+    assert abs(start - (clip_s - 1.8)) < 0.15 and 0.4 < end - start < 1.5
+    page.keyboard.press("Space")
+
+    box = page.locator("#waveform").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 60)
+    assert page.locator("#hover-time").inner_text().startswith("0:0")
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -200)  # Ctrl+wheel zooms in
+    page.keyboard.up("Control")
+    page.wait_for_timeout(200)
+    assert float(page.locator("#zoom").input_value()) > 0
+    assert page.errors == []

@@ -35,6 +35,7 @@ export const state = {
   textEditKey: null, // the segment whose transcription is being typed (one undo step)
   finished: false,
   playhead: 0, // ms
+  marking: null, // ms where the segment being marked while playing starts
 }
 export let nextKey = 1
 export const newKey = (prefix) => `${prefix}${nextKey++}`

@@ -187,6 +187,7 @@ export function attributeField(attribute) {
   }
   input.name = attribute.name
   input.dataset.attribute = attribute.name
+  if (attribute.values.length) input.title = `Shift+1…${Math.min(9, attribute.values.length)}: ${attribute.values.slice(0, 9).join(', ')}`
   input.addEventListener('change', () => {
     const seg = byKey(state.selected)
     if (!seg) return
@@ -203,8 +204,17 @@ export function attributeField(attribute) {
 export function drawLabels() {
   const seg = byKey(state.selected)
   const current = seg ? seg.label : state.defaultLabel
+  const count = new Map()
+  const total = new Map()
+  for (const s of state.segs) {
+    count.set(s.label, (count.get(s.label) || 0) + 1)
+    total.set(s.label, (total.get(s.label) || 0) + s.end - s.start)
+  }
   for (const button of $('#labels').children) {
-    button.classList.toggle('active', button.dataset.label === current)
+    const name = button.dataset.label
+    button.classList.toggle('active', name === current)
+    const tally = button.querySelector('.tally')
+    if (tally) tally.textContent = `${count.get(name) || 0} · ${clock(total.get(name) || 0)}`
   }
 }
 

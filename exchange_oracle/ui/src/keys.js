@@ -1,9 +1,9 @@
 // Controls and the keyboard: every action has a key; controls used with the mouse give the
 // keys back to the page.
 import { refuseStatus } from './api.js'
-import { $, NUDGE_MS, byKey, clipMs, colorOf, flash, nowMs, seek, sorted, state } from './core.js'
+import { $, NUDGE_MS, byKey, clipMs, clock, colorOf, flash, nowMs, seek, sorted, state } from './core.js'
 import { isDirty, save, submit } from './save.js'
-import { commit, deleteSelected, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setEdge, setLabel, splitSelected, undo } from './segments.js'
+import { commit, deleteSelected, extendFromPrevious, markAtPlayhead, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setAttributeByNumber, setEdge, setLabel, splitSelected, undo } from './segments.js'
 import { applyZoom, regions, ws } from './wave.js'
 
 // -- controls and keys -------------------------------------------------------------------------
@@ -49,6 +49,27 @@ export function bindControls() {
     }
   })
   document.addEventListener('keydown', onKey)
+  $('#goto').addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return
+    e.preventDefault()
+    const ms = parseClock(e.target.value)
+    if (ms === null) return flash('Go to: a time like 83.5, 1:23.5 or 1:02:03.')
+    seek(ms)
+    e.target.value = ''
+    e.target.blur()
+  })
+  const wave = $('#waveform')
+  wave.addEventListener('wheel', (e) => {
+    if (!e.ctrlKey && !e.metaKey) return // a plain wheel scrolls the waveform
+    e.preventDefault()
+    stepInput('#zoom', e.deltaY < 0 ? 5 : -5)
+  }, { passive: false })
+  wave.addEventListener('mousemove', (e) => {
+    const box = wave.getBoundingClientRect()
+    const x = e.clientX - box.left + ws.getScroll()
+    $('#hover-time').textContent = clock((x / ws.getWrapper().scrollWidth) * clipMs())
+  })
+  wave.addEventListener('mouseleave', () => ($('#hover-time').textContent = ''))
   // A control used with the mouse gives the keyboard back: Space, arrows and letters are the
   // page's keys again, not the last button's, checkbox's or slider's.
   document.addEventListener('click', (e) => {
@@ -129,6 +150,9 @@ export function onKey(e) {
     Escape: () => select(null, { seek: false }),
     Delete: deleteSelected, // Backspace does not delete: it is the key for text, pressed by habit
     n: newSegmentAtPlayhead,
+    e: extendFromPrevious,
+    b: markAtPlayhead,
+    t: () => $('#goto').focus(),
     '[': () => setEdge('start', nowMs()),
     ']': () => setEdge('end', nowMs()),
     s: splitSelected,
@@ -144,13 +168,22 @@ export function onKey(e) {
     '?': () => $('#help').showModal(),
   }
   let action = actions[e.key] || actions[e.key.toLowerCase()]
-  if (/^[1-9]$/.test(e.key)) {
+  if (/^Digit[1-9]$/.test(e.code) && e.shiftKey) {
+    action = () => setAttributeByNumber(Number(e.code.slice(5)))
+  } else if (/^[1-9]$/.test(e.key)) {
     const label = state.info.labels[Number(e.key) - 1]
     if (label) action = () => setLabel(label.name)
   }
   if (!action) return
   e.preventDefault()
   action()
+}
+
+// "83.5", "1:23.5", "1:02:03.25" -> ms; null when it is not a time
+export function parseClock(text) {
+  const parts = text.trim().split(':')
+  if (!parts[0] || parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p))) return null
+  return Math.round(parts.reduce((total, part) => total * 60 + Number(part), 0) * 1000)
 }
 
 export function nudge(direction, startSide) {
@@ -181,6 +214,9 @@ export function buildLabelBar() {
     button.dataset.label = label.name
     button.style.setProperty('--label-color', colorOf(label.name))
     button.textContent = index < 9 ? `${index + 1} ${label.name}` : label.name
+    const tally = document.createElement('span')
+    tally.className = 'tally' // how many segments have it, and for how long
+    button.append(' ', tally)
     button.addEventListener('click', () => setLabel(label.name))
     bar.append(button)
     choice.append(new Option(label.name, label.name))

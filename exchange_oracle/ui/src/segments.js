@@ -1,6 +1,6 @@
 // The segment model: every change goes through commit() (undo, redraw, autosave); adding,
 // splitting, merging, deleting, selecting, and the rules a change must keep.
-import { $, NEW_SEGMENT_MS, SNAP_PX, byKey, clipMs, clock, flash, newKey, nowMs, seek, sorted, state } from './core.js'
+import { $, NEW_SEGMENT_MS, SNAP_PX, byKey, clipMs, clock, flash, labelOf, newKey, nowMs, seek, sorted, state } from './core.js'
 import { render } from './draw.js'
 import { scheduleSave } from './save.js'
 import { ws } from './wave.js'
@@ -97,6 +97,22 @@ export function addSegment(start, end) {
   })
 }
 
+// B begins a segment at the playhead and B again ends it there: marking while the audio
+// plays (or step by step while paused).
+export function markAtPlayhead() {
+  const at = nowMs()
+  if (state.marking === null) {
+    state.marking = at
+    $('#marking').hidden = false
+    return
+  }
+  const [start, end] = [Math.min(state.marking, at), Math.max(state.marking, at)]
+  state.marking = null
+  $('#marking').hidden = true
+  if (end - start < 10) return flash('The segment being marked would be empty: nothing added.')
+  return addSegment(start, end)
+}
+
 export function newSegmentAtPlayhead() {
   const at = nowMs()
   const next = sorted().find((seg) => seg.start > at)
@@ -107,6 +123,28 @@ export function newSegmentAtPlayhead() {
   }
   const end = Math.min(at + NEW_SEGMENT_MS, next && !state.info.allow_overlap ? next.start : Infinity, clipMs())
   addSegment(at, end)
+}
+
+// E: a segment from the end of the last one before the playhead up to the playhead, as
+// CVAT's "extend from the previous segment" (from the clip's start when there is none).
+export function extendFromPrevious() {
+  const at = nowMs()
+  const before = sorted().filter((seg) => seg.end <= at)
+  const start = before.length ? Math.max(...before.map((seg) => seg.end)) : 0
+  if (at - start < 10) return flash('Move the playhead past the end of the previous segment first.')
+  return addSegment(start, at)
+}
+
+// Shift+1..9: the selected segment's first choice attribute takes its 1st..9th value.
+export function setAttributeByNumber(n) {
+  const seg = byKey(state.selected)
+  const attribute = seg && labelOf(seg.label)?.attributes.find((a) => a.values.length)
+  const value = attribute?.values[n - 1]
+  if (!value) return
+  commit(() => {
+    seg.attributes[attribute.name] = value
+    return null
+  })
 }
 
 export function setEdge(side, ms) {
