@@ -47,7 +47,12 @@ def exchange_world(
         metadata.drop_all(ctx.engine)
         metadata.create_all(ctx.engine)
         register_oracles(chain)
-        tasks.app.conf.broker_url = redis_url
+        if tasks.app.conf.broker_url != redis_url:
+            # A new broker: the connections this process pooled for the last one must go,
+            # or what it sends would still reach the old one.
+            tasks.app._pool = None
+            tasks.app.amqp._producer_pool = None
+            tasks.app.conf.broker_url = redis_url
         tasks.use(ctx)
         requester = RequesterSettings(
             **common,
