@@ -92,3 +92,79 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
             client.login(("admin", "admin-password"))
             names = [t.name for t in client.projects.retrieve(escrow.cvat_project_id).get_tasks()]
         assert sorted(names) == [f"clip-{i:04d}" for i in indexes]
+
+
+def _long_job(job_data: JobData, folder: Path, minutes: int) -> Path:
+    """A job whose one data file is long (its analysis takes seconds) while only its first
+    8 s are annotated (regions), so the kill lands in analysis and packing stays short."""
+    import shutil
+    import wave
+
+    from audio_pipeline import decode
+    from audio_pipeline.segments import format_time
+
+    (folder / "media").mkdir(parents=True)
+    shutil.copy(job_data.root / "media" / "gt.wav", folder / "media" / "gt.wav")
+    shutil.copy(job_data.root / "gt.tsv", folder / "gt.tsv")
+    pcm = decode(job_data.root / "media" / "talk0.mp3", rate=16_000)
+    repeats = int(minutes * 60 * 16_000 / len(pcm)) + 1
+    with wave.open(str(folder / "media" / "long.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        for _ in range(repeats):
+            w.writeframes(pcm.astype("<i2").tobytes())
+    gt_end = len(decode(folder / "media" / "gt.wav", rate=16_000)) / 16_000
+    (folder / "regions.tsv").write_text(
+        "filename\tstart\tstop\tlabel\n"
+        f"gt.wav\t0:00:00\t{format_time(gt_end)}\tspeech\nlong.wav\t0:00:00\t0:00:08\tspeech\n"
+    )
+    return folder
+
+
+def test_a_worker_killed_mid_analysis_is_replaced_and_the_file_analysed_once(
+    fresh_chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, job_data: JobData
+) -> None:
+    from exchange_oracle.db import source_files
+
+    data = _long_job(job_data, tmp_path / "job", minutes=90)
+    with exchange_world(fresh_chain, s3_url, pg_url, redis_url, tmp_path) as world:
+        ctx, settings = world["ctx"], world["settings"]
+        job = manifest(clip_duration=6)
+        launched = launch(world["requester"], job, Decimal(5), data)
+
+        def files() -> dict[str, str]:
+            with ctx.sessions() as s:
+                return dict(s.execute(select(source_files.c.name, source_files.c.status)).all())
+
+        def status() -> str:
+            with ctx.sessions() as s:
+                return str(s.execute(select(escrows.c.status)).scalar_one())
+
+        doomed = _worker(settings)
+        try:
+            while not tasks.app.control.ping(timeout=0.5):
+                assert doomed.poll() is None, "the worker did not start"
+            prepared = prepare_escrow(ctx.build, 1338, launched.escrow_address)
+            for name in sorted(prepared.pending):  # gt.wav (milliseconds), then long.wav
+                tasks.analyze_file.delay(prepared.escrow_id, name)
+            wait_for(lambda: files()["gt.wav"] == "done", 60, "gt.wav analysed")
+            time.sleep(0.2)  # long.wav's analysis is under way: it takes seconds
+        finally:
+            os.kill(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+        killed = time.monotonic()
+        assert files()["long.wav"] == "pending" and status() == "analysing"
+        with worker_process(tasks.app, "exchange_oracle.tasks", settings):
+            deadline = time.monotonic() + 180
+            while status() != "ready" and time.monotonic() < deadline:
+                tasks.resume_builds.delay()  # what beat does every 10 s
+                time.sleep(2)
+            assert status() == "ready"
+        recovery = time.monotonic() - killed
+        print(f"recovery: kill -9 mid-analysis -> ready in {recovery:.1f} s")
+        assert set(files().values()) == {"done"}
+        with ctx.sessions() as s:
+            indexes = sorted(s.execute(select(jobs.c.clip_index)).scalars())
+        assert indexes == list(range(len(indexes))) and indexes
+        assert recovery < tasks.STALLED_S + 60  # the stall, the analysis again, the packing
