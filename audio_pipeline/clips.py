@@ -248,18 +248,13 @@ def encode_audio(pcm: np.ndarray, rate: int, kind: str) -> bytes:
 
 
 def _ogg_vorbis(pcm: np.ndarray, rate: int) -> bytes:
-    """Ogg Vorbis (VoxPopuli's audio) through the system FFmpeg's libvorbis: FFmpeg's own
-    Vorbis encoder, the only one PyAV's build has, writes stereo only."""
-    import subprocess
+    """Ogg Vorbis (VoxPopuli's audio) through libsndfile (soundfile's wheel carries it):
+    FFmpeg's own Vorbis encoder, the only one PyAV's build has, writes stereo only."""
+    import soundfile
 
-    done = subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
-         "-c:a", "libvorbis", "-q:a", "5", "-f", "ogg", "pipe:1"],
-        input=pcm.astype("<i2").tobytes(), capture_output=True, check=False, timeout=600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise InvalidParameterError(f"ffmpeg could not write Ogg Vorbis: {done.stderr[-300:]!r}")
-    return done.stdout
+    buf = io.BytesIO()
+    soundfile.write(buf, pcm.astype(np.int16), rate, format="OGG", subtype="VORBIS")
+    return buf.getvalue()
 
 
 def build_clip(
