@@ -352,6 +352,15 @@ def score_assignment(
     )
 
 
+# The words every reason that says where a honeypot lies is written with: such reasons are
+# for operators, not for the worker (the same honeypot audio may be in their next clips).
+REFERENCE = "the reference"
+
+
+def names_a_honeypot(reason: str) -> bool:
+    return REFERENCE in reason
+
+
 def _measure(
     matches: Sequence[Match], extras: Sequence[Interval], spec: ValidationSpec, norm: Normalizer
 ) -> tuple[float, list[str]]:
@@ -360,7 +369,7 @@ def _measure(
         if not m.hypotheses:
             ref = m.reference
             why.append(
-                f"no segment covers the reference speech at "
+                f"no segment covers {REFERENCE} speech at "
                 f"{ref.start_ms / 1000:.1f}-{ref.end_ms / 1000:.1f} s"
             )
     if spec.metric == "accuracy":
@@ -397,7 +406,7 @@ def boundary_miss(m: Match, tolerance_ms: int) -> str | None:
     way = "after" if got > want else "before"
     at = f"{ref.start_ms / 1000:.1f}-{ref.end_ms / 1000:.1f} s"
     return (
-        f"segment {name} {abs(got - want) / 1000:.2f} s {way} the reference at {at}, "
+        f"segment {name} {abs(got - want) / 1000:.2f} s {way} {REFERENCE} at {at}, "
         f"tolerance {tolerance_ms / 1000:.2f} s"
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from audio_pipeline.validation import names_a_honeypot
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.errors import Refusal
@@ -262,12 +263,11 @@ class AssignmentQuery:
 def for_the_worker(reason: str | None) -> str | None:
     """The recording oracle's reasons as the rejected worker may read them: the score
     against the target and what was wrong with their own segments; never where a honeypot
-    lies (a part naming a reference's time is left out, since the same honeypot audio may
-    be in the worker's next clips)."""
+    lies (audio_pipeline.validation says which parts do)."""
     if not reason:
         return None
     parts = [p.strip() for p in reason.split(";")]
-    kept = [p for p in parts if p and "reference" not in p]
+    kept = [p for p in parts if p and not names_a_honeypot(p)]
     hidden = len(parts) - len(kept)
     if hidden:
         kept.append(f"{hidden} more about the hidden test segments (not shown)")

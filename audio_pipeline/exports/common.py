@@ -8,7 +8,7 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,7 +296,7 @@ def iter_cuts(
         by_file[seg.file].append(i)
     per_ms = rate / 1000
     for name in sorted(by_file):
-        pending = sorted(by_file[name], key=lambda i: segments[i].start_ms)
+        pending = deque(sorted(by_file[name], key=lambda i: segments[i].start_ms))
         bounds = {
             i: (round(segments[i].start_ms * per_ms), round(segments[i].end_ms * per_ms))
             for i in pending
@@ -307,7 +307,7 @@ def iter_cuts(
             for block in reader:
                 lo, hi = pos, pos + len(block)
                 while pending and bounds[pending[0]][0] < hi:
-                    active[pending.pop(0)] = []
+                    active[pending.popleft()] = []
                 for i in list(active):
                     a, b = bounds[i]
                     if max(lo, a) < min(hi, b):

@@ -48,7 +48,8 @@ def librispeech(
         uids[i] = f"{spk}-{ch}-{counts[ch]:04d}"
         counts[ch] += 1
     lines: dict[str, list[str]] = defaultdict(list)
-    seconds: dict[int, float] = defaultdict(float)
+    seconds: dict[int, float] = defaultdict(float)  # per speaker
+    chapter_s: dict[int, float] = defaultdict(float)
     for i, pcm in iter_cuts(segments, open_audio, 16_000):
         seg = segments[i]
         reader, chapter, _ = uids[i].split("-")
@@ -56,6 +57,7 @@ def librispeech(
         out.write(f"{folder}/{uids[i]}.flac", encode_audio(pcm, 16_000, "flac"))
         lines[folder].append(f"{uids[i]} {libri_text(seg.transcription)}")
         seconds[int(reader)] += seg.seconds
+        chapter_s[int(chapter)] += seg.seconds
     for folder, texts in lines.items():
         reader, chapter = folder.split("/")[1:]
         out.write(f"{folder}/{reader}-{chapter}.trans.txt", "\n".join(sorted(texts)) + "\n")
@@ -73,9 +75,7 @@ def librispeech(
         ";ID    |READER|MINUTES| SUBSET           | PROJ.|BOOK ID| CH. TITLE | PROJECT TITLE"
     ]
     for (spk, file), ch in sorted(chapters.items(), key=lambda kv: kv[1]):
-        minutes = sum(
-            s.seconds / 60 for s in segments if s.file == file and speakers[s.speaker] == spk
-        )
+        minutes = chapter_s[ch] / 60
         subset = SUBSETS[splits[by_number[spk]]]
         ch_lines.append(
             f"{ch:<6}| {spk:<5}| {minutes:5.2f} | {subset:<17}| 0    | 0     | {file} | {file}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from web3 import Web3
@@ -111,6 +112,16 @@ def job_data(tmp_path_factory: pytest.TempPathFactory) -> object:
 @pytest.fixture
 def job_folder(job_data: object) -> object:
     return job_data.root  # type: ignore[attr-defined]
+
+
+def use_broker(app: Any, url: str) -> None:
+    """Point this process's Celery app at `url`. When the broker changes, the connections
+    pooled for the last one go too, or what this process sends would still reach it (or
+    fail on it, if that server is gone)."""
+    if app.conf.broker_url != url:
+        app._pool = None
+        app.amqp._producer_pool = None
+        app.conf.broker_url = url
 
 
 def settings_env(settings: object) -> dict[str, str]:

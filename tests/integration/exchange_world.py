@@ -3,19 +3,25 @@ for tests that run its real Celery workers (builds killed, CVAT down)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from audio_oracles.requester import RequesterSettings
 from exchange_oracle import tasks
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.context import ExchangeContext
-from exchange_oracle.db import metadata
+from exchange_oracle.db import escrows, jobs, metadata
 from sandbox import accounts
 from sandbox.cvat_double import create_app as create_cvat
-from tests.integration.conftest import free_port, serve
+from tests.integration.conftest import free_port, serve, settings_env, use_broker
 from tests.integration.escrows import key, register_oracles
 
 
@@ -47,12 +53,7 @@ def exchange_world(
         metadata.drop_all(ctx.engine)
         metadata.create_all(ctx.engine)
         register_oracles(chain)
-        if tasks.app.conf.broker_url != redis_url:
-            # A new broker: the connections this process pooled for the last one must go,
-            # or what it sends would still reach the old one.
-            tasks.app._pool = None
-            tasks.app.amqp._producer_pool = None
-            tasks.app.conf.broker_url = redis_url
+        use_broker(tasks.app, redis_url)
         tasks.use(ctx)
         requester = RequesterSettings(
             **common,
@@ -67,3 +68,37 @@ def exchange_world(
         finally:
             metadata.drop_all(ctx.engine)
             ctx.engine.dispose()
+
+
+def escrow_status(ctx: ExchangeContext) -> str:
+    """The status of the world's one escrow."""
+    with ctx.sessions() as s:
+        return str(s.execute(select(escrows.c.status)).scalar_one())
+
+
+def jobs_listed(ctx: ExchangeContext) -> int:
+    with ctx.sessions() as s:
+        return int(s.execute(select(func.count()).select_from(jobs)).scalar_one())
+
+
+def resume_until_ready(ctx: ExchangeContext, timeout_s: float = 120) -> float:
+    """What beat does every 10 s (dispatch stalled build steps), until the escrow is ready;
+    returns the seconds it took."""
+    started = time.monotonic()
+    while escrow_status(ctx) != "ready" and time.monotonic() < started + timeout_s:
+        tasks.resume_builds.delay()
+        time.sleep(2)
+    assert escrow_status(ctx) == "ready", "the build did not finish"
+    return time.monotonic() - started
+
+
+def start_worker(settings: ExchangeSettings) -> subprocess.Popen[bytes]:
+    """An exchange-oracle Celery worker to kill (SIGKILL) mid-build, once it answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "exchange_oracle.tasks", "worker", "--pool",
+         "solo", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
+        env={**os.environ, **settings_env(settings)},
+    )  # fmt: skip
+    while not tasks.app.control.ping(timeout=0.5):
+        assert proc.poll() is None, "the worker did not start"
+    return proc

@@ -30,7 +30,7 @@ from sandbox import accounts
 from sandbox.annotators import perfect, sloppy
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
-from tests.integration.conftest import free_port, serve, worker_process
+from tests.integration.conftest import free_port, serve, use_broker, worker_process
 from tests.integration.escrows import key, register_oracles
 from tests.integration.receivers import event_db, inbox_app_on
 
@@ -77,8 +77,8 @@ def market(
     for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
         db.drop_all(ctx.engine)
         db.create_all(ctx.engine)
-    exchange_tasks.app.conf.broker_url = redis_url
-    recording_tasks.app.conf.broker_url = redis_url
+    use_broker(exchange_tasks.app, redis_url)
+    use_broker(recording_tasks.app, redis_url)
     exchange_tasks.use(exchange)
     recording_tasks.use(recording)
     cvat_app = create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}")

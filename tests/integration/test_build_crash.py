@@ -5,36 +5,35 @@ CVAT task and no clip missing."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
-import subprocess
-import sys
 import time
+import wave
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from cvat_sdk import Client
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from audio_oracles.requester import launch
+from audio_pipeline import decode
+from audio_pipeline.segments import format_time
 from exchange_oracle import tasks
 from exchange_oracle.build import prepare_escrow
-from exchange_oracle.config import ExchangeSettings
-from exchange_oracle.db import escrows, jobs
+from exchange_oracle.db import escrows, jobs, source_files
 from sandbox.cvat_double.app import Fault
-from tests.integration.conftest import settings_env, wait_for, worker_process
-from tests.integration.exchange_world import exchange_world
+from tests.integration.conftest import wait_for, worker_process
+from tests.integration.exchange_world import (
+    escrow_status,
+    exchange_world,
+    jobs_listed,
+    resume_until_ready,
+    start_worker,
+)
 from tests.integration.jobdata import JobData, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-
-
-def _worker(settings: ExchangeSettings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "exchange_oracle.tasks", "worker", "--pool",
-         "solo", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
-        env={**os.environ, **settings_env(settings)},
-    )  # fmt: skip
 
 
 def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
@@ -49,38 +48,24 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
         )
         launched = launch(requester, manifest(clip_duration=6), Decimal(5), job_data.root)
 
-        def listed() -> int:
-            with ctx.sessions() as s:
-                return int(s.execute(select(func.count()).select_from(jobs)).scalar_one())
-
-        def status() -> str:
-            with ctx.sessions() as s:
-                return str(s.execute(select(escrows.c.status)).scalar_one())
-
-        doomed = _worker(settings)
+        doomed = start_worker(settings)
         try:
-            while not tasks.app.control.ping(timeout=0.5):
-                assert doomed.poll() is None, "the worker did not start"
             prepared = prepare_escrow(ctx.build, 1338, launched.escrow_address)
             for name in prepared.pending:
                 tasks.analyze_file.delay(prepared.escrow_id, name)
-            wait_for(lambda: listed() >= 2, 60, "packing under way")
+            wait_for(lambda: jobs_listed(ctx) >= 2, 60, "packing under way")
         finally:
             os.kill(doomed.pid, signal.SIGKILL)
             doomed.wait(timeout=10)
         killed = time.monotonic()
-        before = listed()
-        assert status() == "packing"
+        before = jobs_listed(ctx)
+        assert escrow_status(ctx) == "packing"
         time.sleep(1.5)
-        assert listed() == before  # nobody is packing now
+        assert jobs_listed(ctx) == before  # nobody is packing now
         with worker_process(tasks.app, "exchange_oracle.tasks", settings):
-            # What beat does every 10 s, with the default stall: the killed packer's
-            # heartbeat stopped, so another worker takes the build within seconds.
-            deadline = time.monotonic() + 120
-            while status() != "ready" and time.monotonic() < deadline:
-                tasks.resume_builds.delay()
-                time.sleep(2)
-            assert status() == "ready", "the build finished by another worker"
+            # With the default stall: the killed packer's heartbeat stopped, so another
+            # worker takes the build within seconds.
+            resume_until_ready(ctx)
         recovery = time.monotonic() - killed
         print(f"recovery: kill -9 mid-packing -> ready in {recovery:.1f} s")
         assert recovery < tasks.STALLED_S + 45  # the stall, then the rest of the packing
@@ -97,12 +82,6 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
 def _long_job(job_data: JobData, folder: Path, minutes: int) -> Path:
     """A job whose one data file is long (its analysis takes seconds) while only its first
     8 s are annotated (regions), so the kill lands in analysis and packing stays short."""
-    import shutil
-    import wave
-
-    from audio_pipeline import decode
-    from audio_pipeline.segments import format_time
-
     (folder / "media").mkdir(parents=True)
     shutil.copy(job_data.root / "media" / "gt.wav", folder / "media" / "gt.wav")
     shutil.copy(job_data.root / "gt.tsv", folder / "gt.tsv")
@@ -125,8 +104,6 @@ def _long_job(job_data: JobData, folder: Path, minutes: int) -> Path:
 def test_a_worker_killed_mid_analysis_is_replaced_and_the_file_analysed_once(
     fresh_chain: str, s3_url: str, pg_url: str, redis_url: str, tmp_path: Path, job_data: JobData
 ) -> None:
-    from exchange_oracle.db import source_files
-
     data = _long_job(job_data, tmp_path / "job", minutes=90)
     with exchange_world(fresh_chain, s3_url, pg_url, redis_url, tmp_path) as world:
         ctx, settings = world["ctx"], world["settings"]
@@ -137,14 +114,8 @@ def test_a_worker_killed_mid_analysis_is_replaced_and_the_file_analysed_once(
             with ctx.sessions() as s:
                 return dict(s.execute(select(source_files.c.name, source_files.c.status)).all())
 
-        def status() -> str:
-            with ctx.sessions() as s:
-                return str(s.execute(select(escrows.c.status)).scalar_one())
-
-        doomed = _worker(settings)
+        doomed = start_worker(settings)
         try:
-            while not tasks.app.control.ping(timeout=0.5):
-                assert doomed.poll() is None, "the worker did not start"
             prepared = prepare_escrow(ctx.build, 1338, launched.escrow_address)
             for name in sorted(prepared.pending):  # gt.wav (milliseconds), then long.wav
                 tasks.analyze_file.delay(prepared.escrow_id, name)
@@ -154,13 +125,9 @@ def test_a_worker_killed_mid_analysis_is_replaced_and_the_file_analysed_once(
             os.kill(doomed.pid, signal.SIGKILL)
             doomed.wait(timeout=10)
         killed = time.monotonic()
-        assert files()["long.wav"] == "pending" and status() == "analysing"
+        assert files()["long.wav"] == "pending" and escrow_status(ctx) == "analysing"
         with worker_process(tasks.app, "exchange_oracle.tasks", settings):
-            deadline = time.monotonic() + 180
-            while status() != "ready" and time.monotonic() < deadline:
-                tasks.resume_builds.delay()  # what beat does every 10 s
-                time.sleep(2)
-            assert status() == "ready"
+            resume_until_ready(ctx, timeout_s=180)
         recovery = time.monotonic() - killed
         print(f"recovery: kill -9 mid-analysis -> ready in {recovery:.1f} s")
         assert set(files().values()) == {"done"}

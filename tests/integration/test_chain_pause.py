@@ -1,6 +1,8 @@
-"""The chain stops answering (its node paused with SIGSTOP for 10 s) just as finished work
-is scored and stored: the recording oracle's storeResults waits and retries, and once the
-node runs again the escrow is recorded with exactly one storeResults."""
+"""The chain stops answering (its node paused with SIGSTOP for 10 s) as the last job is
+submitted, while the oracles pass the finished work on and the recording oracle reads the
+escrow, scores it and stores its results on chain: whichever of those calls the pause
+catches waits, and once the node runs again the escrow is recorded with exactly one
+storeResults."""
 
 from __future__ import annotations
 
@@ -59,7 +61,9 @@ def test_a_paused_chain_delays_the_results_and_doubles_nothing(
     back = time.monotonic()
     wait_for(lambda: escrow_status(m["recording"], recorded, escrow) == "recorded", 120, "stored")
     recovery = time.monotonic() - back
-    print(f"recovery: chain paused 10 s as results were stored -> recorded {recovery:.1f} s after")
+    print(
+        f"recovery: chain paused 10 s after the last submission -> recorded {recovery:.1f} s after"
+    )
     chain = Chain(m["chain"])
     stored = chain.escrow_contract(escrow).events.IntermediateStorage().get_logs(from_block=0)
     assert len(stored) == 1  # one storeResults, however many tries

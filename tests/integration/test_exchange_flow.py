@@ -24,7 +24,7 @@ from exchange_oracle.db import escrows, events, metadata
 from sandbox import accounts
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
-from tests.integration.conftest import free_port, serve, wait_for
+from tests.integration.conftest import free_port, serve, use_broker, wait_for
 from tests.integration.escrows import key, register_oracles
 from tests.integration.jobdata import manifest
 
@@ -65,7 +65,7 @@ def exchange(
         ctx = ExchangeContext(settings)
         metadata.drop_all(ctx.engine)
         metadata.create_all(ctx.engine)
-        tasks.app.conf.broker_url = redis_url
+        use_broker(tasks.app, redis_url)
         lost = request.param == "dispatch-lost"
 
         def broker_down(_id: str) -> None:

@@ -17,28 +17,23 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from audio_oracles.requester import launch
 from exchange_oracle import tasks
 from exchange_oracle.build import prepare_escrow
-from exchange_oracle.db import escrows, jobs
+from exchange_oracle.db import jobs
 from sandbox.cvat_double.app import Fault
 from tests.integration.conftest import free_port, wait_for, worker_process
-from tests.integration.exchange_world import exchange_world
+from tests.integration.exchange_world import (
+    escrow_status,
+    exchange_world,
+    jobs_listed,
+    resume_until_ready,
+)
 from tests.integration.jobdata import JobData, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-
-
-def _listed(ctx: Any) -> int:
-    with ctx.sessions() as s:
-        return int(s.execute(select(func.count()).select_from(jobs)).scalar_one())
-
-
-def _status(ctx: Any) -> str:
-    with ctx.sessions() as s:
-        return str(s.execute(select(escrows.c.status)).scalar_one())
 
 
 def _start(world: dict[str, Any], job_data: JobData, task_s: float = 0.5) -> None:
@@ -65,7 +60,7 @@ def test_every_database_connection_dropped_mid_packing(
         ctx = world["ctx"]
         with worker_process(tasks.app, "exchange_oracle.tasks", world["settings"]):
             _start(world, job_data, task_s=2.0)
-            wait_for(lambda: _listed(ctx) >= 1, 90, "packing under way")
+            wait_for(lambda: jobs_listed(ctx) >= 1, 90, "packing under way")
             admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
             database = admin.rsplit("/", 1)[1]
             dropped_total = 0
@@ -77,14 +72,8 @@ def test_every_database_connection_dropped_mid_packing(
                         (database,),
                     ).fetchall())  # fmt: skip
                     time.sleep(1)
-            assert _status(ctx) == "packing" and dropped_total  # mid-way, connections cut
-            dropped = time.monotonic()
-            deadline = dropped + 120
-            while _status(ctx) != "ready" and time.monotonic() < deadline:
-                tasks.resume_builds.delay()  # what beat does every 10 s
-                time.sleep(2)
-            assert _status(ctx) == "ready"
-            recovery = time.monotonic() - dropped
+            assert escrow_status(ctx) == "packing" and dropped_total  # mid-way, connections cut
+            recovery = resume_until_ready(ctx)
         print(f"recovery: PostgreSQL connections dropped mid-packing -> ready in {recovery:.1f} s")
         _finished_cleanly(ctx)
         assert recovery < 60  # the rest of the packing, at most one capped retry
@@ -132,11 +121,7 @@ def test_the_broker_stopped_for_ten_seconds_and_started_again_empty(
                 back = time.monotonic()
                 assert redis.Redis.from_url(broker).dbsize() == 0  # the queue is lost
                 with worker_process(tasks.app, "exchange_oracle.tasks", world["settings"]):
-                    deadline = back + 120
-                    while _status(ctx) != "ready" and time.monotonic() < deadline:
-                        tasks.resume_builds.delay()  # what beat does every 10 s
-                        time.sleep(2)
-                    assert _status(ctx) == "ready"
+                    resume_until_ready(ctx)
                     recovery = time.monotonic() - back
             _finished_cleanly(ctx)
         print(f"recovery: Redis down 10 s, back empty -> ready {recovery:.1f} s after")

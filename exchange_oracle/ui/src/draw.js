@@ -24,8 +24,7 @@ export function render() {
   drawList()
   drawEditor()
   drawLabels()
-  drawSaveState()
-  drawFeedback()
+  drawFeedback(drawSaveState() !== 'saved') // one look at the unsaved edits serves both
   $('#undo').disabled = !state.undo.length
   $('#redo').disabled = !state.redo.length
 }
@@ -218,11 +217,14 @@ export function drawLabels() {
   }
 }
 
-export function drawFeedback() {
+let drawnFeedback = null // [feedback, pending] last drawn: most renders change neither
+
+export function drawFeedback(pending = isDirty() || state.saving) {
+  // pending: the server has not checked the latest edits yet
   const box = $('#feedback')
   const feedback = state.feedback
-  if (!feedback) return
-  const pending = isDirty() || state.saving // the server has not checked the latest edits
+  if (!feedback || (drawnFeedback?.[0] === feedback && drawnFeedback[1] === pending)) return
+  drawnFeedback = [feedback, pending]
   const complete = feedback.complete && !pending
   const head = document.createElement('p')
   head.className = complete ? 'ok' : 'warn'

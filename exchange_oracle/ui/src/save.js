@@ -25,6 +25,7 @@ export function drawSaveState(failure) {
   else if (isDirty()) [kind, text] = ['dirty', '● Unsaved changes']
   badge.dataset.state = kind
   badge.textContent = text
+  return kind
 }
 
 export function scheduleSave(delay = SAVE_DELAY_MS) {
