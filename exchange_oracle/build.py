@@ -9,9 +9,7 @@ import json
 import logging
 import secrets
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +45,7 @@ from oracle_core.ground_truth import (
     GroundTruthError,
     usable_spans,
 )
+from oracle_core.heartbeat import heartbeat
 from oracle_core.manifest import Details, Manifest
 from oracle_core.storage import (
     ObjectStorage,
@@ -100,34 +99,6 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
             .returning(escrows.c.id)
         ).scalar_one()
     )
-
-
-HEARTBEAT_S = 5.0
-
-
-@contextmanager
-def heartbeat(ctx: BuildContext, touch: Any, every_s: float = HEARTBEAT_S) -> Iterator[None]:
-    """While a build step runs, `touch` (an UPDATE of its row's `updated_at`) every few
-    seconds from a thread: a step whose worker was killed stops beating, and the resume
-    sweep (`tasks.resume_builds`) hands it to another worker within seconds, while one that
-    is merely slow (a long file, a slow CVAT) is left alone."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every_s):
-            try:
-                with transaction(ctx.sessions) as session:
-                    session.execute(touch)
-            except Exception as exc:  # a missed beat only makes a resume come sooner
-                log.warning("build heartbeat failed: %s", exc)
-
-    thread = threading.Thread(target=beat, daemon=True, name="build-heartbeat")
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=every_s + 5)
 
 
 def vad_params(details: Details) -> VadParams:
@@ -268,8 +239,11 @@ def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
         manifest = Manifest.model_validate(row.manifest)
         details = manifest.annotation.details
         values: dict[str, Any]
-        alive = heartbeat(
-            ctx, update(source_files).where(source_files.c.id == row.id).values(updated_at=now())
+        alive = heartbeat(  # a fresh timestamp each beat
+            ctx.sessions,
+            lambda: (
+                update(source_files).where(source_files.c.id == row.id).values(updated_at=now())
+            ),
         )
         with alive, tempfile.TemporaryDirectory() as tmp:
             path = download(ctx, manifest, row.object_key, Path(tmp) / "media")
@@ -321,7 +295,8 @@ def finish_escrow(ctx: BuildContext, escrow_id: int) -> int:
         return _job_count(ctx, escrow_id)
     try:
         with heartbeat(
-            ctx, update(escrows).where(escrows.c.id == escrow_id).values(updated_at=now())
+            ctx.sessions,
+            lambda: update(escrows).where(escrows.c.id == escrow_id).values(updated_at=now()),
         ):
             return _finish(ctx, row, files)
     except BuildFailed as exc:

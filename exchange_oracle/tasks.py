@@ -161,7 +161,7 @@ def pack_escrow(self: Any, escrow_id: int) -> str:
         raise _retry(self, exc) from None
 
 
-STALLED_S = 20.0  # four missed heartbeats (build.HEARTBEAT_S): the step's worker is gone
+STALLED_S = 20.0  # four missed heartbeats (heartbeat.HEARTBEAT_S): the step's worker is gone
 
 
 @app.task(name="exchange_oracle.resume_builds")

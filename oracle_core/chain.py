@@ -278,8 +278,17 @@ class Chain:
         return int(self._call_with_retry(lambda: self.hmt.functions.balanceOf(who).call()))
 
     # -- writes ------------------------------------------------------------------------------
-    def transact(self, fn: ContractFunction, *, gas: int | None = None) -> dict[str, Any]:
-        """Sign once under the sender's lock, send, resend the same bytes on RPC errors."""
+    def transact(
+        self,
+        fn: ContractFunction,
+        *,
+        gas: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Sign once under the sender's lock, send, resend the same bytes on RPC errors.
+        `on_signed` gets the transaction's hash before it is sent (to keep it durably, so a
+        process killed while it is pending can wait for it with `landed` instead of sending
+        a second one)."""
         if self._account is None:
             raise ChainError("no private key is configured for this oracle")
         sender = self._account.address
@@ -298,6 +307,8 @@ class Chain:
             except ContractLogicError as exc:
                 raise TransactionReverted(f"{fn.fn_name} would revert: {exc.message}") from exc
             signed = self._account.sign_transaction(dict(tx))  # type: ignore[arg-type]
+            if on_signed is not None:
+                on_signed(signed.hash.to_0x_hex())
             tx_hash = self._send_raw(signed.raw_transaction, signed.hash)
         receipt = self._wait(tx_hash)
         if receipt["status"] != 1:
@@ -321,6 +332,13 @@ class Chain:
                     return tx_hash
                 raise ChainError(f"transaction refused: {exc}") from exc
         raise AssertionError("unreachable")
+
+    def landed(self, tx_hash: str) -> bool:
+        """Whether a transaction sent earlier (perhaps by a process since killed) succeeded:
+        waits for it while the node still holds it; False when it reverted or is unknown."""
+        if not self._call_with_retry(lambda: self._known(HexBytes(tx_hash))):
+            return False
+        return int(self._wait(HexBytes(tx_hash))["status"]) == 1
 
     def _known(self, tx_hash: HexBytes) -> bool:
         try:
@@ -387,13 +405,18 @@ class Chain:
         return self.transact(self.escrow_contract(escrow).functions.requestCancellation())
 
     def store_results(
-        self, escrow: str, url: str, sha256: str, funds_to_reserve: int
+        self,
+        escrow: str,
+        url: str,
+        sha256: str,
+        funds_to_reserve: int,
+        on_signed: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """The three-argument storeResults (the two-argument one reverts DEPRECATED_SIGNATURE)."""
         fn = self.escrow_contract(escrow).get_function_by_signature(
             "storeResults(string,string,uint256)"
         )
-        return self.transact(fn(url, sha256, funds_to_reserve))
+        return self.transact(fn(url, sha256, funds_to_reserve), on_signed=on_signed)
 
     def bulk_payout(
         self,

@@ -78,6 +78,10 @@ class EventTables:
             Column("error", Text),
             Column("received_at", UtcDateTime(), nullable=False),
             Column("processed_at", UtcDateTime()),
+            # While a worker handles the event it keeps this in the future (a heartbeat); a
+            # retry waiting out its backoff sets it past the wait. Once it lapses, the
+            # worker is gone and the sweep hands the event to another.
+            Column("lease_until", UtcDateTime()),
         )
         self.outbox = Table(
             "outbox",
@@ -140,16 +144,18 @@ def receive(session: Session, tables: EventTables, event: VerifiedEvent) -> tupl
 
 
 def stale_inbox(
-    session: Session, tables: EventTables, older_than_s: float = 30, limit: int = 100
+    session: Session, tables: EventTables, older_than_s: float = 10, limit: int = 100
 ) -> list[str]:
-    """Accepted events still pending after `older_than_s`: their dispatch was lost or failed."""
+    """Accepted events still pending after `older_than_s` whose lease has lapsed: their
+    dispatch was lost, or the worker handling them died."""
     inbox = tables.inbox
-    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    now = utcnow()
     rows = session.execute(
         select(inbox.c.id)
         .where(
             inbox.c.status == PENDING,
-            inbox.c.received_at < cutoff,
+            inbox.c.received_at < now - timedelta(seconds=older_than_s),
+            or_(inbox.c.lease_until.is_(None), inbox.c.lease_until < now),
         )
         .order_by(inbox.c.received_at)
         .limit(limit)

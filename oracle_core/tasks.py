@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from oracle_core.chain import Chain
 from oracle_core.config import OracleSettings
 from oracle_core.events import DONE, FAILED, Backoff, EventTables, deliver, due, stale_inbox
+from oracle_core.heartbeat import heartbeat
 from oracle_core.registration import webhook_target
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,19 @@ def register_outbox_tasks(app: Celery, context: Callable[[], OutboxContext]) -> 
     return deliver_outbox, sweep_outbox
 
 
+def _lease(extra_s: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=INBOX_LEASE_S + extra_s)
+
+
 class Refused(Exception):
     """The event is valid but cannot apply (e.g. cancel of a live escrow): recorded, not retried."""
 
 
 UNHANDLED = "unhandled"
-INBOX_SWEEP_S = 30.0
+INBOX_SWEEP_S = 10.0  # beat's period for sweep_inbox
+# A handler holds its event's lease this long past its last heartbeat: a worker killed
+# mid-event is replaced within INBOX_LEASE_S + INBOX_SWEEP_S.
+INBOX_LEASE_S = 15.0
 
 
 def register_inbox_tasks(
@@ -127,28 +135,38 @@ def register_inbox_tasks(
     event that cannot apply, or one of `transient` for a failure worth retrying."""
     inbox = tables.inbox
 
-    def record(inbox_id: str, status: str | None, error: str | None) -> None:
+    def record(inbox_id: str, status: str | None, error: str | None, hold_s: float = 0) -> None:
         values: dict[str, Any] = {"attempts": inbox.c.attempts + 1, "error": error}
         if status:
             values.update(status=status, processed_at=datetime.now(UTC))
+        values["lease_until"] = _lease(hold_s) if hold_s else None
         with sessions()() as session, session.begin():
             session.execute(update(inbox).where(inbox.c.id == inbox_id).values(**values))
+
+    def renew(inbox_id: str) -> Any:
+        return update(inbox).where(inbox.c.id == inbox_id).values(lease_until=_lease(0))
 
     @app.task(name=f"{app.main}.process_event", bind=True, max_retries=8)
     def process_event(self: Any, inbox_id: str) -> str:
         """Handle one accepted event once; transient failures retry with growing delays."""
-        with sessions()() as session:
+        with sessions()() as session, session.begin():
+            session.execute(renew(inbox_id))
             row = session.execute(select(inbox).where(inbox.c.id == inbox_id)).first()
         if row is None or row.status in (DONE, FAILED):
             return "skipped"
         try:
-            outcome = handle(row)
+            with heartbeat(sessions(), lambda: renew(inbox_id)):
+                outcome = handle(row)
         except Refused as exc:
             record(inbox_id, FAILED, str(exc))
             return "refused"
         except transient as exc:
+            wait = min(300, 2 ** (self.request.retries + 1))
+            record(inbox_id, None, f"{type(exc).__name__}: {exc}", hold_s=wait)
+            raise self.retry(exc=exc, countdown=wait) from None
+        except Exception as exc:  # a bug, not the weather: the next sweep tries again
             record(inbox_id, None, f"{type(exc).__name__}: {exc}")
-            raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from None
+            raise
         if outcome == UNHANDLED:
             record(inbox_id, None, f"no handler for {row.event_type}")
         else:
@@ -158,8 +176,12 @@ def register_inbox_tasks(
     @app.task(name=f"{app.main}.sweep_inbox")
     def sweep_inbox(older_than_s: float = INBOX_SWEEP_S) -> int:
         """Dispatch again any accepted event still pending: nothing accepted is ever dropped."""
-        with sessions()() as session:
+        with sessions()() as session, session.begin():
             ids = stale_inbox(session, tables, older_than_s)
+            if ids:  # claimed for this dispatch, so the next sweep does not queue it again
+                session.execute(
+                    update(inbox).where(inbox.c.id.in_(ids)).values(lease_until=_lease(0))
+                )
         for inbox_id in ids:
             process_event.delay(inbox_id)
         return len(ids)

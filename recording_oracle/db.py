@@ -41,6 +41,7 @@ escrows = Table(
     Column("results_url", Text),
     Column("results_hash", String(64)),
     Column("funds_reserved", String(80)),  # token base units as text
+    Column("results_tx", String(66)),  # storeResults as signed, kept before it is sent
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("chain_id", "escrow_address"),

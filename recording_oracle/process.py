@@ -265,12 +265,16 @@ def finalize(ctx: RecordingContext, escrow_id: int) -> str:
             escrow = session.execute(select(escrows).where(escrows.c.id == escrow_id)).one()
     if escrow.status != "uploaded":
         return f"already {escrow.status}"
-    if state.intermediate_results_hash != escrow.results_hash:
+    sent = escrow.results_tx  # by a run since killed, perhaps still pending: wait for it
+    if state.intermediate_results_hash != escrow.results_hash and not (
+        sent and ctx.chain.landed(sent)
+    ):
         ctx.chain.store_results(
             escrow.escrow_address,
             escrow.results_url,
             escrow.results_hash,
             int(escrow.funds_reserved),
+            on_signed=lambda tx: _note_results_tx(ctx, escrow_id, tx),
         )
     with transaction(ctx.sessions) as session:
         moved = session.execute(
@@ -292,6 +296,12 @@ def finalize(ctx: RecordingContext, escrow_id: int) -> str:
                     event_data=body,
                 )
     return f"recorded {escrow.results_url}"
+
+
+def _note_results_tx(ctx: RecordingContext, escrow_id: int, tx_hash: str) -> None:
+    """Kept before storeResults is sent: whoever finalizes next waits for this one."""
+    with transaction(ctx.sessions) as session:
+        session.execute(update(escrows).where(escrows.c.id == escrow_id).values(results_tx=tx_hash))
 
 
 def _assemble(ctx: RecordingContext, escrow: Any, state: EscrowState) -> None:

@@ -131,30 +131,15 @@ def settings_env(settings: object) -> dict[str, str]:
 
 @contextmanager
 def worker_process(app: object, module: str, settings: object) -> Iterator[None]:
-    """A Celery worker for `module` in its own process, as in production: configured only
-    through the environment. (Two workers in one test process lose ETA retries.)"""
-    import subprocess
-    import sys
+    """A Celery worker for `module` in its own process while the block runs. (Two workers
+    in one test process lose ETA retries.)"""
+    from tests.integration.workers import Worker
 
-    env = {**os.environ, **settings_env(settings)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", module, "worker", "--pool", "solo",
-         "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle",
-         "--without-gossip"],
-        env=env,
-    )  # fmt: skip
+    worker = Worker(app, module, settings_env(settings)).start()
     try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {module} worker did not start")
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        worker.stop()
 
 
 # The worker API's world (an oracle with one listed escrow), for the worker API's tests.

@@ -3,9 +3,6 @@ for tests that run its real Celery workers (builds killed, CVAT down)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +20,7 @@ from sandbox import accounts
 from sandbox.cvat_double import create_app as create_cvat
 from tests.integration.conftest import free_port, serve, settings_env, use_broker
 from tests.integration.escrows import key, register_oracles
+from tests.integration.workers import Worker
 
 
 @contextmanager
@@ -92,13 +90,6 @@ def resume_until_ready(ctx: ExchangeContext, timeout_s: float = 120) -> float:
     return time.monotonic() - started
 
 
-def start_worker(settings: ExchangeSettings) -> subprocess.Popen[bytes]:
+def start_worker(settings: ExchangeSettings) -> Worker:
     """An exchange-oracle Celery worker to kill (SIGKILL) mid-build, once it answers."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "exchange_oracle.tasks", "worker", "--pool",
-         "solo", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
-        env={**os.environ, **settings_env(settings)},
-    )  # fmt: skip
-    while not tasks.app.control.ping(timeout=0.5):
-        assert proc.poll() is None, "the worker did not start"
-    return proc
+    return Worker(tasks.app, "exchange_oracle.tasks", settings_env(settings)).start()

@@ -5,6 +5,7 @@ helpers that drive work through it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,21 @@ from sandbox import accounts
 from sandbox.annotators import perfect, sloppy
 from sandbox.cvat_double import create_app as create_cvat
 from sandbox.human_app import TokenIssuer
-from tests.integration.conftest import free_port, serve, use_broker, worker_process
+from tests.integration.conftest import (
+    free_port,
+    serve,
+    settings_env,
+    use_broker,
+    worker_process,
+)
 from tests.integration.escrows import key, register_oracles
 from tests.integration.receivers import event_db, inbox_app_on
+from tests.integration.workers import Worker
 
 
 @pytest.fixture
 def market(
+    request: pytest.FixtureRequest,
     fresh_chain: str,
     s3_url: str,
     pg_url: str,
@@ -82,6 +91,18 @@ def market(
     exchange_tasks.use(exchange)
     recording_tasks.use(recording)
     cvat_app = create_cvat(tmp_path / "cvat.db", f"http://127.0.0.1:{cvat_port}")
+    # A test marked `recording_process` gets the recording oracle's worker in its own process,
+    # as m["recording_worker"], to kill; the others keep it in this one (quicker to start).
+    recording_worker: Any = None
+    if request.node.get_closest_marker("recording_process"):
+        recording_worker = Worker(
+            recording_tasks.app, "recording_oracle.tasks", settings_env(recording.settings)
+        )
+        recording_in_process: Any = nullcontext()
+    else:
+        recording_in_process = start_worker(
+            recording_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"
+        )
     with (
         serve(cvat_app, cvat_port),
         serve(create_exchange(exchange), exchange_port) as exchange_url,
@@ -91,10 +112,10 @@ def market(
             fresh_chain, rep_tables, rep_sessions, {"job_completed": ("recording_oracle",)}
         ) as reputation,
         worker_process(exchange_tasks.app, "exchange_oracle.tasks", exchange.settings),
-        start_worker(
-            recording_tasks.app, pool="solo", perform_ping_check=False, loglevel="WARNING"
-        ),
+        recording_in_process,
     ):
+        if recording_worker is not None:
+            recording_worker.start()
         register_oracles(
             fresh_chain,
             {
@@ -122,7 +143,10 @@ def market(
             "requester": requester,
             "issuer": issuer,
             "common": common,
+            "recording_worker": recording_worker,
         }
+        if recording_worker is not None:
+            recording_worker.stop()
     for db, ctx in ((exchange_db, exchange), (recording_db, recording)):
         db.drop_all(ctx.engine)
         ctx.engine.dispose()

@@ -4,9 +4,7 @@ CVAT task and no clip missing."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 import wave
 from decimal import Decimal
@@ -55,8 +53,7 @@ def test_a_worker_killed_mid_build_is_replaced_without_duplicates(
                 tasks.analyze_file.delay(prepared.escrow_id, name)
             wait_for(lambda: jobs_listed(ctx) >= 2, 60, "packing under way")
         finally:
-            os.kill(doomed.pid, signal.SIGKILL)
-            doomed.wait(timeout=10)
+            doomed.kill()
         killed = time.monotonic()
         before = jobs_listed(ctx)
         assert escrow_status(ctx) == "packing"
@@ -122,8 +119,7 @@ def test_a_worker_killed_mid_analysis_is_replaced_and_the_file_analysed_once(
             wait_for(lambda: files()["gt.wav"] == "done", 60, "gt.wav analysed")
             time.sleep(0.2)  # long.wav's analysis is under way: it takes seconds
         finally:
-            os.kill(doomed.pid, signal.SIGKILL)
-            doomed.wait(timeout=10)
+            doomed.kill()
         killed = time.monotonic()
         assert files()["long.wav"] == "pending" and escrow_status(ctx) == "analysing"
         with worker_process(tasks.app, "exchange_oracle.tasks", settings):
