@@ -201,7 +201,10 @@ class ObjectStorage:
         secret_key: str | None = None,
         region: str = "us-east-1",
         policy: UrlPolicy | None = None,
+        pin: str | None = None,
     ) -> None:
+        """`pin`: the address the URL policy checked the endpoint's host at; every
+        connection to the endpoint goes there (TLS still verifies the host's name)."""
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
         self.policy = policy or UrlPolicy()
         signed = access_key is not None
@@ -218,12 +221,14 @@ class ObjectStorage:
             region_name=region,
             config=config,
         )
+        if pin is not None and self.endpoint_url:
+            _pin_connections(self._s3, urlsplit(self.endpoint_url).hostname or "", pin)
 
     @classmethod
     def for_bucket(cls, bucket: BucketUrl, policy: UrlPolicy) -> ObjectStorage:
-        """Anonymous access to a requester's (public) bucket, after the URL policy allows it."""
-        policy.check(bucket.host_url)
-        return cls(bucket.host_url, policy=policy)
+        """Anonymous access to a requester's (public) bucket, after the URL policy allows it,
+        connected to the address the policy checked."""
+        return cls(bucket.host_url, policy=policy, pin=policy.check(bucket.host_url))
 
     def public_url(self, bucket: str, key: str) -> str:
         base = self.endpoint_url or "https://s3.amazonaws.com"
@@ -354,6 +359,37 @@ class ObjectStorage:
             raise StorageError(f"cannot {what}: {_reason(exc)}") from None
 
 
+def _pin_connections(client: Any, host: str, address: str) -> None:
+    """Make every connection `client` (boto3) opens to `host` go to `address`, and refuse
+    any other host. The name is swapped only for the dial: the Host header, SNI and the
+    certificate check keep the real name. (botocore has no public hook for this: its
+    urllib3 pools' connection class is replaced.)"""
+    host = host.lower().rstrip(".")
+
+    def pinned(connection: Any) -> Any:
+        def _new_conn(self: Any) -> Any:
+            named = self._dns_host
+            if named.lower().rstrip(".") != host:
+                raise UnsafeUrlError(f"'{named}' is not the endpoint the URL policy checked")
+            self._dns_host = address
+            try:
+                return connection._new_conn(self)
+            finally:
+                self._dns_host = named
+
+        return type(f"Pinned{connection.__name__}", (connection,), {"_new_conn": _new_conn})
+
+    session = client._endpoint.http_session
+    pools = {
+        scheme: type(
+            f"Pinned{pool.__name__}", (pool,), {"ConnectionCls": pinned(pool.ConnectionCls)}
+        )
+        for scheme, pool in session._pool_classes_by_scheme.items()
+    }
+    session._pool_classes_by_scheme = pools
+    session._manager.pool_classes_by_scheme = pools
+
+
 def _unsigned() -> Any:
     from botocore import UNSIGNED
 
@@ -408,12 +444,15 @@ def pinned_client(url: str, pin: str | None, timeout: float) -> httpx.Client:
     checked) while TLS still verifies the host's name."""
     if pin is None:
         return httpx.Client(timeout=timeout, follow_redirects=False)
+    # No proxy from the environment: a proxy would resolve the name again itself.
     host = (urlsplit(url).hostname or "").lower()
     transport = httpx.HTTPTransport()
     transport._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend({host: pin})
     )
-    return httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, transport=transport, trust_env=False
+    )
 
 
 class _PinnedBackend(httpcore.NetworkBackend):

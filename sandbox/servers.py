@@ -18,13 +18,23 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, port: int | None = None, log_level: str = "warning", start_timeout_s: float = 20
+    app: Any,
+    port: int | None = None,
+    log_level: str = "warning",
+    start_timeout_s: float = 20,
+    http: Any = None,
 ) -> Iterator[str]:
-    """Run `app` with uvicorn on 127.0.0.1 in a daemon thread; yields its base URL."""
+    """Run `app` with uvicorn on 127.0.0.1 in a daemon thread (with the oracles' header
+    deadline unless `http` names another protocol); yields its base URL."""
     import uvicorn
 
+    from oracle_core.http_server import HttpTools
+
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level=log_level, http=http or HttpTools
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

@@ -43,10 +43,12 @@ def oracle(
         "RPC_URL": chain_url,
         "HUMAN_APP_PUBLIC_KEY": TokenIssuer().public_key_pem,
         "BODY_DEADLINE_S": "1",
+        "HEADER_TIMEOUT_S": "1",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"{module}.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--http", "oracle_core.http_server:HttpTools"],
         env=env, cwd=folder,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -103,6 +105,49 @@ def test_a_body_that_trickles_in_is_cut_off(oracle: tuple[str, subprocess.Popen[
     reply = _raw(url, "Content-Length: 100\r\n\r\n{")  # the deadline is 1 s here
     assert reply.startswith("HTTP/1.1 408")
     _alive(url, proc)
+
+
+def _trickled(url: str, first: bytes = b"") -> float:
+    """Send `first` (whole requests), then a request's header lines one every 0.3 s for up
+    to 10 s; the seconds until the server closed the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        if first:
+            sock.sendall(first)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for n in range(33):
+                time.sleep(0.3)
+                sock.sendall(f"X-Slow-{n}: y\r\n".encode())
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - started
+        raise AssertionError("the headers trickled for 10 s and the connection stayed open")
+
+
+def test_headers_that_trickle_in_are_cut_off(oracle: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, proc = oracle
+    assert _trickled(url) < 3  # the header deadline is 1 s here
+    assert _trickled(url, first=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") < 3  # kept alive
+    _alive(url, proc)
+
+
+def test_the_pure_python_protocol_has_the_header_deadline_too() -> None:
+    from fastapi import FastAPI
+
+    from oracle_core.http_server import H11
+    from sandbox.servers import serve_in_thread
+
+    class Quick(H11):
+        header_timeout_s = 1.0
+
+    app = FastAPI()
+    app.get("/health")(lambda: {"ok": True})
+    with serve_in_thread(app, http=Quick) as url:
+        assert _trickled(url) < 3
+        assert _trickled(url, first=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") < 3
+        assert httpx.get(f"{url}/health").json() == {"ok": True}
 
 
 def _raw(url: str, rest: str) -> str:

@@ -201,3 +201,42 @@ def test_the_checked_address_is_the_one_connected_to(monkeypatch: pytest.MonkeyP
             assert client.get(target).json() == {"ok": True}  # the pinned address
         with pinned_client(target, None, timeout=2) as client, pytest.raises(httpx.ConnectError):
             client.get(target)  # what the resolver says now: nothing there
+
+
+def test_s3_reads_of_a_requester_bucket_go_to_the_checked_address(
+    storage: ObjectStorage, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for boto3: a bucket whose host the policy checked at one address is read
+    from that address, whatever the resolver answers when boto3 connects; and the pinned
+    client reaches no other host."""
+    import socket
+
+    storage.ensure_bucket("pinned", public_read=True)
+    storage.put("pinned", "job/a.txt", b"from the checked address")
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host == "localhost":  # a name moto serves path-style; it rebinds here
+            return real("127.0.0.2", *args, **kwargs)  # nothing listens there  # type: ignore[arg-type]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    port = s3_url.rsplit(":", 1)[1]
+    checked = UrlPolicy(allow_private=True)
+    monkeypatch.setattr(UrlPolicy, "check", lambda self, url: "127.0.0.1")  # checked there
+    bucket = BucketUrl.parse(
+        {"provider": "aws", "host_url": f"http://localhost:{port}", "bucket_name": "pinned"}
+    )
+    pinned = ObjectStorage.for_bucket(bucket, checked)
+    assert pinned.get("pinned", "job/a.txt") == b"from the checked address"
+    assert [name for name, _ in pinned.list("pinned", "job/")] == ["job/a.txt"]
+    unpinned = ObjectStorage(f"http://localhost:{port}", policy=checked)
+    with pytest.raises(StorageError):
+        unpinned.get("pinned", "job/a.txt")  # where the resolver points now: nothing
+    elsewhere = ObjectStorage(f"http://127.0.0.1:{port}", policy=checked, pin="127.0.0.1")
+    elsewhere._s3.meta.events.register(  # a request rewritten to another host is refused
+        "before-send.s3",
+        lambda request, **_: setattr(request, "url", request.url.replace("127.0.0.1", "127.0.0.3")),
+    )
+    with pytest.raises(StorageError, match="not the endpoint"):
+        elsewhere.get("pinned", "job/a.txt")
