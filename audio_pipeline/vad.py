@@ -22,6 +22,7 @@ SILENCE_DB = -100.0
 # Frames quieter than this are never speech, whatever webrtcvad says.
 ABSOLUTE_FLOOR_DB = -60.0
 NOISE_WINDOW_S = 10.0
+LEVEL_WINDOW_S = 30.0
 SMOOTHING_S = 0.25
 # Energy is measured in the speech band, so rumble, hum and DC drift cannot pass for speech.
 SPEECH_BAND_HZ = (150.0, 4000.0)
@@ -38,6 +39,11 @@ class VadParams:
     min_speech_s: float = 0.25
     max_segment_s: float = 15.0
     noise_margin_db: float = 6.0
+    # A run of speech frames is kept only if it comes somewhere within this many dB of the
+    # local speech level (the loudest smoothed energy within LEVEL_WINDOW_S): distant room
+    # sound, breaths and lip noise between turns do not. In heavy noise the level is close
+    # to the floor, and the gate lets everything through. 0: off.
+    level_gate_db: float = 22.0
 
     def validate(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -62,6 +68,8 @@ class VadParams:
             raise InvalidParameterError("minimum speech must be shorter than the maximum segment")
         if not 0 <= self.noise_margin_db <= 40:
             raise InvalidParameterError(f"noise margin {self.noise_margin_db} dB is outside 0..40")
+        if not 0 <= self.level_gate_db <= 60:
+            raise InvalidParameterError(f"level gate {self.level_gate_db} dB is outside 0..60")
 
 
 class VoiceActivityDetector:
@@ -117,12 +125,17 @@ class VoiceActivityDetector:
         energy = np.concatenate(self._energy)
         self._flags, self._energy = [flags], [energy]
         frame_s = self.params.frame_ms / 1000
-        speech = flags & self._above_noise(energy, frame_s)
+        above, gate = self._levels(energy, frame_s)
+        speech = flags & above
+        if self.params.level_gate_db > 0:
+            speech = _runs_reaching(speech, gate)
         spans = _runs(speech, frame_s)
         duration = self._samples / self.rate
         return segment_spans(spans, energy, frame_s, duration, self.params)
 
-    def _above_noise(self, energy: np.ndarray, frame_s: float) -> np.ndarray:
+    def _levels(self, energy: np.ndarray, frame_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(frames above the noise floor plus the margin, frames whose smoothed energy
+        reaches the level gate)."""
         # float32 throughout: ten hours of 30 ms frames stay a few MB per array.
         smooth_n = max(1, round(SMOOTHING_S / frame_s))
         linear = np.power(np.float32(10), energy / np.float32(10))
@@ -133,10 +146,27 @@ class VoiceActivityDetector:
         np.log10(smoothed, out=smoothed)
         smoothed *= np.float32(10)
         floor = sliding_min(smoothed, max(1, round(NOISE_WINDOW_S / frame_s)))
-        del smoothed
         np.maximum(floor, np.float32(SILENCE_DB), out=floor)
-        floor += np.float32(self.params.noise_margin_db)
-        return (energy > floor) & (energy > ABSOLUTE_FLOOR_DB)
+        level = -sliding_min(-smoothed, max(1, round(LEVEL_WINDOW_S / frame_s)))
+        margin = np.float32(self.params.noise_margin_db)
+        gate = smoothed >= level - np.float32(self.params.level_gate_db)
+        del smoothed, level
+        floor += margin
+        return (energy > floor) & (energy > ABSOLUTE_FLOOR_DB), gate
+
+
+def _runs_reaching(flags: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """`flags` with every run of True that has no `gate` frame inside it cleared."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not len(starts):
+        return flags
+    hits = np.add.reduceat((flags & gate).astype(np.int32), starts)
+    # reduceat sums from each start to the next start: past a run's end flags are False.
+    out = flags.copy()
+    for s, e in zip(starts[hits == 0], ends[hits == 0], strict=True):
+        out[s:e] = False
+    return out
 
 
 def sliding_min(values: np.ndarray, window: int) -> np.ndarray:
@@ -169,17 +199,28 @@ def segment_spans(
     duration_s: float,
     params: VadParams,
 ) -> list[Span]:
-    """Pad, merge short pauses, drop short blips, split long segments at the quietest frame."""
-    padded = [
-        Span(max(0.0, s.start - params.padding_s), min(duration_s, s.end + params.padding_s))
-        for s in spans
-    ]
+    """Merge pauses shorter than `min_pause_s`, drop short blips, pad, and split long
+    segments at the quietest frame. Pauses are measured before padding, and padding never
+    reaches past the middle of a pause, so a turn change of `min_pause_s` or more stays a
+    boundary (padding first used to close gaps up to `min_pause_s + 2 * padding_s`)."""
     merged: list[Span] = []
-    for span in padded:
+    for span in spans:
         if merged and span.start - merged[-1].end < params.min_pause_s:
             merged[-1] = Span(merged[-1].start, max(merged[-1].end, span.end))
         else:
             merged.append(span)
+    merged = [s for s in merged if s.end - s.start >= params.min_speech_s - 2 * params.padding_s]
+    padded: list[Span] = []
+    for i, span in enumerate(merged):
+        before = span.start - merged[i - 1].end if i else span.start * 2
+        after = merged[i + 1].start - span.end if i + 1 < len(merged) else np.inf
+        padded.append(
+            Span(
+                max(0.0, span.start - min(params.padding_s, before / 2)),
+                min(duration_s, span.end + min(params.padding_s, after / 2)),
+            )
+        )
+    merged = padded
     kept = [s for s in merged if s.end - s.start >= params.min_speech_s]
     out: list[Span] = []
     for span in kept:

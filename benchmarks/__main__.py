@@ -7,6 +7,7 @@ import sys
 
 SUITES = {
     "audio": "benchmarks.audio_bench",
+    "vad": "benchmarks.vad_bench",
     "worker_api": "benchmarks.worker_api_bench",
     "validation": "benchmarks.validation_bench",
     "build": "benchmarks.build_bench",

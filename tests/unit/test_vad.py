@@ -84,6 +84,31 @@ def test_short_pauses_merge_and_short_blips_drop() -> None:
     assert detect_speech(click, params=VadParams(min_speech_s=0.4)) == []
 
 
+def test_a_turn_change_of_half_a_second_stays_a_boundary() -> None:
+    """Two speakers, 0.45 s apart: padding must not close the pause (it did up to 0.5 s)."""
+    track = compose([Utterance("alpha bravo"), Utterance("charlie delta", voice="en+f3")], 0.45)
+    found = detect_speech(track.pcm)
+    assert len(found) == 2, found
+    assert found[0].end <= found[1].start
+    assert_matches(found, track.spans)
+
+
+def test_distant_talk_in_a_pause_is_not_a_segment() -> None:
+    """Room sound: a voice 30 dB below the speaker's, in a 3 s pause, is not pre-segmented
+    (webrtcvad calls it speech and it is far above the digital-silence floor)."""
+    from sandbox.speech import synthesize
+
+    track = compose([Utterance("alpha bravo charlie"), Utterance("delta echo foxtrot")], 3.0)
+    far = synthesize("distant words in the room", voice="en+m3")
+    far = (far.astype(np.float64) * 10 ** (-30 / 20)).astype(np.int16)
+    at = int((track.spans[0].end + 0.8) * track.rate)
+    mixed = track.pcm.astype(np.int32)
+    mixed[at : at + len(far)] += far
+    pcm = mixed.clip(-32768, 32767).astype(np.int16)
+    assert_matches(detect_speech(pcm), track.spans)
+    assert len(detect_speech(pcm, params=VadParams(level_gate_db=0))) == 3  # without the gate
+
+
 def test_feeding_in_odd_blocks_gives_the_same_segments(speech: SpeechTrack) -> None:
     whole = detect_speech(speech.pcm)
     detector = VoiceActivityDetector()
@@ -102,6 +127,7 @@ def test_feeding_in_odd_blocks_gives_the_same_segments(speech: SpeechTrack) -> N
         VadParams(max_segment_s=0),
         VadParams(min_speech_s=20, max_segment_s=10),
         VadParams(padding_s=99),
+        VadParams(level_gate_db=-1),
     ],
 )
 def test_absurd_parameters_are_refused(params: VadParams) -> None:
