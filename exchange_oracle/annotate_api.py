@@ -15,13 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from audio_pipeline.clips import DEFAULT_CLIP_RATE
 from audio_pipeline.peaks import DEFAULT_ZOOMS
+from audio_pipeline.spectrogram import SpectrogramLayout, layout
 from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.annotate_page import clip_response, signed_audio_path
 from exchange_oracle.assignments import for_the_worker
+from exchange_oracle.build import spectrogram_key
 from exchange_oracle.completion import annotations_of
 from oracle_core.auth import TokenClaims
 from oracle_core.manifest import Annotation
+from oracle_core.storage import StorageError
 
 
 class SegmentIn(BaseModel):
@@ -59,6 +63,10 @@ class CheckOut(BaseModel):
     segments: int
     summary: list[str]
     problems: list[ProblemOut]
+
+
+def spectrogram_layout(duration_ms: int) -> SpectrogramLayout:
+    return layout(duration_ms * DEFAULT_CLIP_RATE // 1000, DEFAULT_CLIP_RATE)
 
 
 def annotation_routes(
@@ -110,6 +118,30 @@ def annotation_routes(
             headers={"Cache-Control": "private, max-age=3600"},
         )
 
+    @router.get(
+        "/assignment/{assignment_id}/spectrogram/{tile}",
+        summary="One spectrogram tile of the clip (PNG; `spectrogram` in the annotations "
+        "says how many there are and where they go)",
+        response_class=Response,
+    )
+    def assignment_spectrogram(
+        assignment_id: str, tile: int, token: Annotated[TokenClaims, Depends(wallet_of)]
+    ) -> Response:
+        row = owned(token.wallet_address or "", assignment_id)
+        if not 0 <= tile < spectrogram_layout(row.duration_ms).tiles:
+            raise HTTPException(404, f"the clip has no spectrogram tile {tile}")
+        ctx = context()
+        base = f"{row.escrow_address}@{row.chain_id}"
+        try:
+            png = ctx.storage.get(
+                ctx.settings.storage_bucket, spectrogram_key(base, row.clip_index, tile)
+            )
+        except StorageError:  # a clip packed before spectrograms were made
+            raise HTTPException(404, "this clip has no spectrogram") from None
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+        )
+
     @router.post(
         "/assignment/{assignment_id}/check",
         response_model=CheckOut,
@@ -148,6 +180,7 @@ def annotation_routes(
             "user_guide_url": annotation.user_guide_url,
             "audio_url": signed_audio_path(row.webhook_secret or "", assignment_id, row.expires_at),
             "peaks_zooms": list(DEFAULT_ZOOMS),
+            "spectrogram": spectrogram_layout(row.duration_ms).to_dict(),
             "clip_ms": row.duration_ms,
             "language": annotation.details.language,
             "allow_overlap": annotation.details.allow_overlap,

@@ -31,7 +31,7 @@ AUDIO_URL_MAX_S = 12 * 3600
 PAGE_HEADERS = {
     # wavesurfer.js styles its shadow DOM with inline <style> elements; nothing else inline.
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; media-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "img-src 'self' data: blob:; media-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_peaks, detect_speech
 from audio_pipeline.clips import require_source
+from audio_pipeline.spectrogram import spectrogram_tiles
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import escrows, events, jobs, source_files
@@ -99,6 +100,10 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
             .returning(escrows.c.id)
         ).scalar_one()
     )
+
+
+def spectrogram_key(base: str, clip_index: int, tile: int) -> str:
+    return f"{base}/spectrogram/{clip_index:04d}/{tile:05d}.png"
 
 
 def vad_params(details: Details) -> VadParams:
@@ -425,10 +430,11 @@ def publish_clip(
     label_id: int,
     vad: VadParams,
 ) -> Published:
-    """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks, and make
-    its CVAT task holding the VAD pre-segments as `auto` intervals. CVAT counts the clip's
-    frames itself (its audio stream's duration less the encoder's start time, some 50 ms
-    short of a decode), and an interval may end at that count."""
+    """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks and
+    spectrogram tiles, and make its CVAT task holding the VAD pre-segments as `auto`
+    intervals. CVAT counts the clip's frames itself (its audio stream's duration less the
+    encoder's start time, some 50 ms short of a decode), and an interval may end at that
+    count."""
     mp3, pcm, rate = audio
     key = f"{base}/clips/{index:04d}.mp3"
     storage.put(bucket, key, mp3, "audio/mpeg")
@@ -439,6 +445,8 @@ def publish_clip(
             bucket, f"{base}/peaks/{index:04d}-{zoom}.json", buf.getvalue().encode(),
             "application/json",
         )  # fmt: skip
+    for tile, png in spectrogram_tiles(pcm, rate):
+        storage.put(bucket, spectrogram_key(base, index, tile), png, "image/png")
     task_id, job_id, size = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
     frames = min(duration_ms, size)
     segments = [

@@ -4,6 +4,7 @@ import { refuseStatus } from './api.js'
 import { $, NUDGE_MS, byKey, clipMs, clock, colorOf, flash, nowMs, seek, sorted, state } from './core.js'
 import { isDirty, save, submit } from './save.js'
 import { commit, deleteSelected, extendFromPrevious, markAtPlayhead, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setAttributeByNumber, setEdge, setLabel, splitSelected, undo } from './segments.js'
+import { toggleSpectrogram } from './spectrogram.js'
 import { applyZoom, regions, ws } from './wave.js'
 
 // -- controls and keys -------------------------------------------------------------------------
@@ -17,6 +18,7 @@ export function bindControls() {
   $('#volume').addEventListener('input', (e) => ws.setVolume(Number(e.target.value)))
   $('#zoom').addEventListener('input', () => applyZoom())
   $('#amplitude').addEventListener('input', (e) => ws.setOptions({ barHeight: Number(e.target.value) }))
+  $('#spectrogram').addEventListener('change', (e) => toggleSpectrogram(e.target.checked))
   $('#submit').addEventListener('click', submit)
   $('#help-button').addEventListener('click', () => $('#help').showModal())
   $('#split').addEventListener('click', splitSelected)
@@ -160,6 +162,7 @@ export function onKey(e) {
     p: playSelected,
     l: () => ($('#loop').checked = !$('#loop').checked),
     g: () => ($('#snap').checked = !$('#snap').checked),
+    v: () => toggleSpectrogram(),
     '+': () => stepInput('#zoom', 10),
     '=': () => stepInput('#zoom', 10),
     '-': () => stepInput('#zoom', -10),

@@ -8,6 +8,7 @@ import { api } from './api.js'
 import { $, MAX_PEAK_POINTS, byKey, clipMs, flash, root, showClock, state } from './core.js'
 import { drawRegions, drawnRegions } from './draw.js'
 import { addSegment, commit, place, select, snapMs } from './segments.js'
+import { drawSpectrogram } from './spectrogram.js'
 
 export let ws = null
 export let regions = null
@@ -108,7 +109,10 @@ export function createWave(peaks) {
   let pending = 0
   const redrawSoon = () => {
     cancelAnimationFrame(pending)
-    pending = requestAnimationFrame(drawRegions)
+    pending = requestAnimationFrame(() => {
+      drawRegions()
+      drawSpectrogram()
+    })
   }
   ws.on('scroll', redrawSoon)
   ws.on('zoom', redrawSoon)
