@@ -64,7 +64,8 @@ def upload_data(
 ) -> dict[str, Any]:
     """Upload `folder` and return the manifest `data` section pointing at it.
 
-    `media/` (or the folder itself) becomes media_url; `gt.tsv` gt_url; `regions.tsv` regions_url.
+    `media/` (or the folder itself) becomes media_url; `gt.tsv` gt_url; `regions.tsv` regions_url;
+    `pre/` (existing annotations, one file per media file) pre_annotations_url.
     """
     if not folder.is_dir():
         raise LaunchError(f"{folder}: not a directory")
@@ -86,6 +87,8 @@ def upload_data(
     for name, field_name in (("gt.tsv", "gt_url"), ("regions.tsv", "regions_url")):
         if (folder / name).is_file():
             data[field_name] = ref(f"{prefix}/{name}")
+    if (folder / "pre").is_dir():
+        data["pre_annotations_url"] = ref(f"{prefix}/pre")
     return data
 
 

@@ -67,6 +67,8 @@ class Interval:
     label: str
     transcription: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # CVAT's: auto (VAD), file (the requester's suggestion), semi-auto (either, edited), manual
+    source: str = "manual"
 
     @classmethod
     def from_segment(cls, seg: Segment, clip_ms: int | None = None) -> Interval:
@@ -77,6 +79,7 @@ class Interval:
             seg.label,
             seg.transcription,
             dict(seg.attributes),
+            seg.source,
         )
 
 

@@ -10,13 +10,14 @@ No `from __future__ import annotations`: FastAPI must see the dependency objects
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from audio_pipeline.clips import DEFAULT_CLIP_RATE
 from audio_pipeline.peaks import DEFAULT_ZOOMS
+from audio_pipeline.segments import Segment
 from audio_pipeline.spectrogram import SpectrogramLayout, layout
 from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.annotate_page import clip_response, signed_audio_path
@@ -27,6 +28,8 @@ from oracle_core.auth import TokenClaims
 from oracle_core.manifest import Annotation
 from oracle_core.storage import StorageError
 
+SOURCES = Literal["auto", "file", "semi-auto", "manual"]
+
 
 class SegmentIn(BaseModel):
     start_ms: int = Field(ge=0)
@@ -34,6 +37,9 @@ class SegmentIn(BaseModel):
     label: str
     transcription: str = ""
     attributes: dict[str, str] = {}
+    # as CVAT keeps it: the page sends auto/file for a suggestion kept as it came,
+    # semi-auto once the worker changed it, manual for the worker's own
+    source: SOURCES = "manual"
 
 
 class SegmentsIn(BaseModel):
@@ -80,10 +86,12 @@ def annotation_routes(
             raise HTTPException(409, "the assignment has expired")
         return row
 
-    def saved(row: Any) -> list[Interval]:
+    def saved_segments(row: Any) -> list[Segment]:
         with closing(context().cvat()) as cvat:
-            segments = annotations_of(cvat, row.cvat_project_id, row)
-        return [Interval.from_segment(s, row.duration_ms) for s in segments]
+            return annotations_of(cvat, row.cvat_project_id, row)
+
+    def saved(row: Any) -> list[Interval]:
+        return [Interval.from_segment(s, row.duration_ms) for s in saved_segments(row)]
 
     @router.get(
         "/assignment/{assignment_id}/audio",
@@ -167,7 +175,8 @@ def annotation_routes(
     ) -> dict[str, Any]:
         row = owned(token.wallet_address or "", assignment_id)
         annotation = Annotation.model_validate(row.manifest["annotation"])
-        intervals = saved(row)
+        stored = saved_segments(row)
+        intervals = [Interval.from_segment(s, row.duration_ms) for s in stored]
         shared = {a.name: a for a in annotation.shared_attributes}
         return {
             "assignment_id": assignment_id,
@@ -202,7 +211,11 @@ def annotation_routes(
                 for lb in annotation.labels
             ],
             "pre_segments": row.pre_segments,
-            "segments": [_out(iv) for iv in intervals],
+            # source: auto (VAD), file (the requester's), semi-auto (either, edited), manual
+            "segments": [
+                {**_out(iv), "source": seg.source}
+                for iv, seg in zip(intervals, stored, strict=True)
+            ],
             "feedback": completeness(row.manifest, row.duration_ms, intervals),
         }
 
@@ -238,6 +251,7 @@ def annotation_routes(
                 "label": s.label,
                 "transcription": s.transcription,
                 "attributes": {k: v for k, v in s.attributes.items() if v != ""},
+                "source": s.source,
             }
             for s in body.segments
         ]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_peaks, detect_speech
 from audio_pipeline.clips import require_source
 from audio_pipeline.spectrogram import spectrogram_tiles
+from exchange_oracle import imports
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import escrows, events, jobs, source_files
@@ -198,6 +199,12 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
         honeypot_only = gt_names
         if not [f for f in files if f.name not in gt_names]:
             raise BuildFailed("every media file is ground truth: nothing is left to annotate")
+    pre = None
+    if manifest.data.pre_annotations_url:
+        pre = imports.read_folder(
+            ctx, manifest, [f for f in files if f.name not in honeypot_only],
+            read_gt(gt_text, attribute_names),
+        )  # fmt: skip
     with transaction(ctx.sessions) as session:
         known = set(
             session.execute(
@@ -224,6 +231,7 @@ def _prepare(ctx: BuildContext, escrow_id: int, chain_id: int, address: str) -> 
                 manifest=manifest.model_dump(mode="json"),
                 gt_text=gt_text,
                 regions_text=regions_text,
+                pre_annotations=pre,
                 updated_at=now(),
             )
         )
@@ -368,6 +376,7 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
             clips,
             local,
             funds,
+            row.pre_annotations,
         )
 
 
@@ -429,12 +438,15 @@ def publish_clip(
     project_id: int,
     label_id: int,
     vad: VadParams,
+    imported: Sequence[dict[str, Any]] = (),
+    covered: Sequence[tuple[int, int]] = (),
 ) -> Published:
     """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks and
     spectrogram tiles, and make its CVAT task holding the VAD pre-segments as `auto`
-    intervals. CVAT counts the clip's frames itself (its audio stream's duration less the
-    encoder's start time, some 50 ms short of a decode), and an interval may end at that
-    count."""
+    intervals (and the requester's `imported` ones, source `file`, in place of those in
+    the `covered` clip spans). CVAT counts the clip's frames itself (its audio stream's
+    duration less the encoder's start time, some 50 ms short of a decode), and an interval
+    may end at that count."""
     mp3, pcm, rate = audio
     key = f"{base}/clips/{index:04d}.mp3"
     storage.put(bucket, key, mp3, "audio/mpeg")
@@ -457,9 +469,12 @@ def publish_clip(
         )
         if b > a
     ]
+    # Where a requester's file pre-annotates the audio, its segments replace the VAD's.
+    autos = [(a, b) for a, b in segments if not any(a < hi and lo < b for lo, hi in covered)]
     cvat.put_intervals(
         job_id,
-        [{"label_id": label_id, "start": a, "stop": b, "source": "auto"} for a, b in segments],
+        [{"label_id": label_id, "start": a, "stop": b, "source": "auto"} for a, b in autos]
+        + [{**i, "stop": min(int(i["stop"]), frames)} for i in imported if i["start"] < frames],
     )
     return Published(key, task_id, job_id, frames, segments)
 
@@ -474,6 +489,7 @@ def _make_jobs(
     clips: list[Any],
     files: dict[str, Path],
     funds: int,
+    pre: imports.Stored | None = None,
 ) -> int:
     details = manifest.annotation.details
     base = prefix(chain_id, address)
@@ -509,9 +525,13 @@ def _make_jobs(
                 json.dumps(tmap.to_dict()).encode(),
                 "application/json",
             )
+            placed, covered = (
+                imports.place(clip, tmap, pre, details.allow_overlap) if pre else ([], [])
+            )
             clip_job = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
                 project_id, first.id, vad_params(details),
+                imported=imports.as_intervals(placed, labels, first.name), covered=covered,
             )  # fmt: skip
             honeypots = [
                 {

@@ -51,6 +51,8 @@ escrows = Table(
     Column("iteration", Integer, nullable=False, server_default=text("0")),
     Column("gt_text", Text),  # the requester's ground truth, as read at intake
     Column("regions_text", Text),  # the requester's regions TSV, when the manifest has one
+    # Suggestions from data.pre_annotations_url, per media file (exchange_oracle.imports)
+    Column("pre_annotations", JSON),
     # 1 while the reputation oracle reports abuse in this escrow: nothing listed or given.
     Column("suspended", Integer, nullable=False, server_default=text("0")),
     Column("outage_since", TS),  # the build found CVAT down, with no progress since

@@ -53,10 +53,13 @@ class Data(_Strict):
     media_url: DataUrl
     gt_url: DataUrl
     regions_url: DataUrl | None = None
+    # Ours: a folder of existing annotations, one file per media file named after it
+    # (talk.mp3 -> talk.srt / .vtt / .TextGrid / .rttm / .tsv), the job's starting segments.
+    pre_annotations_url: DataUrl | None = None
     points_url: DataUrl | None = None  # image tasks' fields in HUMAN's schema: unused here
     boxes_url: DataUrl | None = None
 
-    @field_validator("media_url", "gt_url", "regions_url")
+    @field_validator("media_url", "gt_url", "regions_url", "pre_annotations_url")
     @classmethod
     def _bucket_or_url(cls, value: DataUrl | None) -> DataUrl | None:
         """A bucket object is checked whole here; a URL only for its form (HUMAN's own

@@ -3,6 +3,7 @@ operators, health."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,11 @@ def create_app(
                     "passed": r.passed,
                     "reasons": r.reasons,
                     "attributes": r.attributes or [],
+                    # how the final segments came about: a suggestion (`file`) or VAD
+                    # pre-segment (`auto`) accepted as it was, either edited, or drawn anew
+                    "sources": dict(
+                        Counter(str(seg.get("source", "manual")) for seg in r.segments)
+                    ),
                 }
                 for r in scored
             ],

@@ -49,6 +49,7 @@ def source_rows(final: Sequence[FinalJob]) -> list[dict[str, Any]]:
                     "label": iv.label,
                     "transcription": iv.transcription,
                     "attributes": dict(sorted(iv.attributes.items())),
+                    "source": iv.source,
                     "job_id": job.job_id,
                     "assignment_id": job.assignment_id,
                     "annotator_wallet_address": job.wallet,
@@ -67,6 +68,7 @@ def generic_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
             transcription=r["transcription"],
             attributes=dict(r["attributes"]),
             filename=r["file"],
+            source=r.get("source", "manual"),
         )
         for r in rows
     )

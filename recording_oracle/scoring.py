@@ -62,6 +62,7 @@ def to_json(intervals: Sequence[Interval]) -> list[dict[str, Any]]:
             "label": i.label,
             "transcription": i.transcription,
             "attributes": dict(i.attributes),
+            "source": i.source,
         }
         for i in intervals
     ]
@@ -69,7 +70,14 @@ def to_json(intervals: Sequence[Interval]) -> list[dict[str, Any]]:
 
 def from_json(rows: Sequence[dict[str, Any]]) -> list[Interval]:
     return [
-        Interval(r["start_ms"], r["end_ms"], r["label"], r["transcription"], r["attributes"])
+        Interval(
+            r["start_ms"],
+            r["end_ms"],
+            r["label"],
+            r["transcription"],
+            r["attributes"],
+            r.get("source", "manual"),  # results scored before sources were kept
+        )
         for r in rows
     ]
 

@@ -3,7 +3,7 @@
 // (state), api, segments (the model), draw, save, wave, keys.
 import './annotate.css'
 import { api, refuse, refuseError, refuseStatus, token } from './api.js'
-import { $, newKey, state } from './core.js'
+import { $, fingerprint, newKey, state } from './core.js'
 import { drawFeedback, render } from './draw.js'
 import { bindControls, buildLabelBar, showExpiry } from './keys.js'
 import { payload } from './save.js'
@@ -34,7 +34,9 @@ export async function main() {
     label: seg.label,
     transcription: seg.transcription || '',
     attributes: { ...seg.attributes },
+    source: seg.source || 'manual',
   }))
+  for (const seg of state.segs) seg.origin = fingerprint(seg) // as it came, to tell an edit
   state.savedJson = JSON.stringify(payload())
   state.feedback = info.feedback
   state.feedbackKeys = state.segs.map((seg) => seg.key) // in the order the server checked them

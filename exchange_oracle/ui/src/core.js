@@ -65,6 +65,15 @@ export const colorOf = (name) => {
   const index = state.info.labels.findIndex((label) => label.name === name)
   return COLORS[(index < 0 ? 0 : index) % COLORS.length]
 }
+// Where a segment came from, as CVAT keeps it: a VAD pre-segment (auto) or a requester's
+// suggestion (file) stays so while it is as it came; changed, it is semi-auto; the
+// worker's own are manual.
+export const fingerprint = (seg) =>
+  JSON.stringify([seg.start, seg.end, seg.label, seg.transcription, Object.entries(seg.attributes).filter(([, v]) => v !== '').sort()])
+export function sourceOf(seg) {
+  if (!seg.source || seg.source === 'manual') return 'manual'
+  return seg.origin && seg.origin === fingerprint(seg) ? seg.source : 'semi-auto'
+}
 export const sorted = () => [...state.segs].sort((a, b) => a.start - b.start || a.end - b.end)
 export const byKey = (key) => state.segs.find((seg) => seg.key === key)
 

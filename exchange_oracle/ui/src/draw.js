@@ -1,6 +1,6 @@
 // Drawing from the state: regions in view, the strip of every segment, the list, the
 // editor, labels and the completeness feedback. Each draws only what changed.
-import { $, MAX_REGIONS, byKey, clipMs, clock, colorOf, labelOf, sorted, state } from './core.js'
+import { $, MAX_REGIONS, byKey, clipMs, clock, colorOf, labelOf, sorted, sourceOf, state } from './core.js'
 import { drawSaveState, isDirty } from './save.js'
 import { commit, select } from './segments.js'
 import { regions, ws } from './wave.js'
@@ -99,7 +99,7 @@ export function drawList() {
   const orderKey = order.map((seg) => seg.key).join(',')
   const rows = order.map((seg) => {
     const issues = problems.get(seg.key)
-    const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|')].join('\u0000')
+    const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|'), sourceOf(seg)].join('\u0000')
     const known = drawnRows.get(seg.key)
     if (known?.signature === signature) return known.item
     const item = known?.item || document.createElement('li')
@@ -135,6 +135,13 @@ export function listButton(seg, issues) {
   text.dir = 'auto'
   text.textContent = seg.transcription || (labelOf(seg.label)?.transcription ? '(no transcription)' : seg.label)
   button.append(swatch, time, text)
+  if (sourceOf(seg) === 'file') {
+    const tag = document.createElement('span')
+    tag.className = 'tag suggested'
+    tag.textContent = 'suggested'
+    tag.title = "From the requester's existing annotations: keep it as it is, or correct it"
+    button.append(tag)
+  }
   button.addEventListener('click', () => select(seg.key))
   return button
 }

@@ -1,6 +1,6 @@
 // Autosave through the oracle to CVAT, its badge, and submitting.
 import { api, refuse, refuseError } from './api.js'
-import { $, RETRY_MS, SAVE_DELAY_MS, flash, sorted, state } from './core.js'
+import { $, RETRY_MS, SAVE_DELAY_MS, flash, sorted, sourceOf, state } from './core.js'
 import { drawFeedback, render } from './draw.js'
 import { select } from './segments.js'
 
@@ -13,6 +13,7 @@ export const payload = () =>
     label: seg.label,
     transcription: seg.transcription,
     attributes: seg.attributes,
+    source: sourceOf(seg),
   }))
 export const isDirty = () => JSON.stringify(payload()) !== state.savedJson
 
