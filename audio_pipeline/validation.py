@@ -20,8 +20,9 @@ from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import Normalizer, get_normalizer
 from audio_pipeline.segments import Segment
 
-Metric = Literal["wer", "cer", "accuracy"]
-METRICS: tuple[Metric, ...] = ("wer", "cer", "accuracy")
+Metric = Literal["wer", "cer", "accuracy", "boundary_f1"]
+METRICS: tuple[Metric, ...] = ("wer", "cer", "accuracy", "boundary_f1")
+HIGHER_IS_BETTER = ("accuracy", "boundary_f1")
 
 
 # -- what is checked -------------------------------------------------------------------
@@ -318,7 +319,7 @@ def score_assignment(
     if value is None:
         quality = 1.0
         metric_ok = True
-    elif spec.metric == "accuracy":
+    elif spec.metric in HIGHER_IS_BETTER:
         quality = value
         metric_ok = value >= spec.target
     else:
@@ -328,6 +329,8 @@ def score_assignment(
         n = len(references)
         if spec.metric == "accuracy":
             verdict = f"label accuracy {value:.2f} < {spec.target:.2f}"
+        elif spec.metric == "boundary_f1":
+            verdict = f"boundary F1 {value:.2f} < {spec.target:.2f}"
         else:
             verdict = f"{spec.metric.upper()} {value:.2f} > {spec.target:.2f}"
         reasons.insert(0, f"{verdict} on {n} honeypot segment{'s' if n != 1 else ''}")
@@ -378,6 +381,9 @@ def _measure(
     if spec.metric == "accuracy":
         right = sum(1 for m in matches if _label_and_bounds_ok(m, spec.tolerance_ms))
         return right / len(matches), why
+    if spec.metric == "boundary_f1":
+        hyps = [h for m in matches for h in m.hypotheses] + list(extras)
+        return boundary_f1([m.reference for m in matches], hyps, spec.tolerance_ms), why
     pairs = []
     for m in matches:
         off = boundary_miss(m, spec.tolerance_ms)
@@ -389,6 +395,33 @@ def _measure(
     pairs += [("", norm(e.transcription)) for e in extras]
     rate = word_error_rate(pairs) if spec.metric == "wer" else char_error_rate(pairs)
     return rate.rate, why
+
+
+def boundary_f1(
+    references: Sequence[Reference], hypotheses: Sequence[Interval], tolerance_ms: int
+) -> float:
+    """Segmentation quality: starts matched to starts and ends to ends, one to one, each
+    pair within `tolerance_ms` (closest first); F1 of those matches over the boundaries of
+    the honeypot segments and of the worker's segments on the honeypots."""
+    matched = 0
+    for kind in ("start", "end"):
+        refs = sorted(getattr(r, f"{kind}_ms") for r in references)
+        hyps = sorted(getattr(h, f"{kind}_ms") for h in hypotheses)
+        pairs = sorted(
+            (abs(a - b), i, j)
+            for i, a in enumerate(refs)
+            for j, b in enumerate(hyps)
+            if abs(a - b) <= tolerance_ms
+        )
+        used_r: set[int] = set()
+        used_h: set[int] = set()
+        for _, i, j in pairs:
+            if i not in used_r and j not in used_h:
+                used_r.add(i)
+                used_h.add(j)
+        matched += len(used_r)
+    total = 2 * len(references) + 2 * len(hypotheses)
+    return 2 * matched / total if total else 0.0
 
 
 def boundary_miss(m: Match, tolerance_ms: int) -> str | None:

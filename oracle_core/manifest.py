@@ -119,18 +119,19 @@ class AttributeScoring(_Strict):
 
 
 class Validation(_Strict):
-    # For wer/cer the highest error rate accepted; for accuracy the lowest share correct.
+    # For wer/cer the highest error rate accepted; for accuracy (labels right, within the
+    # tolerance) and boundary_f1 (segmentation only) the lowest share accepted.
     target_score: Annotated[float, Field(ge=0)]
     # HUMAN's exchange oracle defaults to accuracy, which its recording oracle cannot score
     # for audio; a transcription job missing the metric is scored by WER here.
-    target_metric: Literal["wer", "cer", "accuracy"] = "wer"
+    target_metric: Literal["wer", "cer", "accuracy", "boundary_f1"] = "wer"
     # Ours: attributes scored on honeypots (emotion, gender, age, ...), by attribute name.
     attributes: dict[str, AttributeScoring] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _accuracy_is_a_share(self) -> Validation:
-        if self.target_metric == "accuracy" and self.target_score > 1:
-            raise ValueError("an accuracy target is a share between 0 and 1")
+        if self.target_metric in ("accuracy", "boundary_f1") and self.target_score > 1:
+            raise ValueError(f"a {self.target_metric} target is a share between 0 and 1")
         return self
 
 

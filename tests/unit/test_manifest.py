@@ -91,6 +91,11 @@ def test_a_sound_manifest_parses_with_defaults() -> None:
             "asks for undefined attribute(s) ['accent']",
         ),
         ("annotation.labels", [{"name": "n", "transcription": False}], "wer needs a label"),
+        (
+            "annotation.validation",
+            {"target_score": 1.5, "target_metric": "boundary_f1"},
+            "a boundary_f1 target is a share",
+        ),
         ("annotation.shared_attributes", [{"name": "age", "type": "select"}], "needs values"),
         (
             "annotation.shared_attributes",
@@ -103,6 +108,13 @@ def test_unsound_manifests_name_the_field(path: str, value: Any, message: str) -
     with pytest.raises(ManifestError) as err:
         parse_manifest(json.dumps(with_change(path, value)))
     assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_a_segmentation_job_needs_no_transcription() -> None:
+    doc = with_change("annotation.labels", [{"name": "speech", "transcription": False}])
+    doc["annotation"]["validation"] = {"target_score": 0.8, "target_metric": "boundary_f1"}
+    parsed = parse_manifest(json.dumps(doc))
+    assert parsed.validation_spec(clip_ms=60_000).metric == "boundary_f1"
 
 
 def test_not_json_is_refused() -> None:

@@ -184,6 +184,27 @@ def test_cer_and_accuracy_metrics() -> None:
     assert acc.reasons[0] == "label accuracy 0.00 < 0.90 on 2 honeypot segments"
 
 
+def test_boundary_f1_scores_segmentation_alone() -> None:
+    """Segmentation-only jobs: boundaries within the tolerance count, text does not."""
+    exact = [iv(10_100, 11_900, "anything"), iv(13_000, 15_400, "at all")]  # within 200 ms
+    good = score_assignment(exact, REFS, ZONES, spec("boundary_f1", 0.8))
+    assert good.value == 1.0 and good.passed and good.quality == 1.0
+    # One segment over both honeypots: 2 of 4 reference boundaries, 2 of 2 of its own.
+    merged = score_assignment([iv(10_000, 15_500, "x")], REFS, ZONES, spec("boundary_f1", 0.8))
+    assert merged.value == pytest.approx(2 * 2 / (4 + 2))
+    assert not merged.passed
+    assert merged.reasons[0] == "boundary F1 0.67 < 0.80 on 2 honeypot segments"
+    # An extra segment on the honeypot piece costs precision.
+    extra = [*exact, iv(15_700, 15_900, "x")]
+    assert score_assignment(extra, REFS, ZONES, spec("boundary_f1", 0.8)).value == (
+        pytest.approx(2 * 4 / (4 + 6))
+    )
+    late = [iv(10_500, 12_000, "x"), iv(13_000, 15_500, "y")]  # one start 500 ms late
+    assert score_assignment(late, REFS, ZONES, spec("boundary_f1", 0.8)).value == (
+        pytest.approx(2 * 3 / 8)
+    )
+
+
 def test_completeness_names_each_missing_thing() -> None:
     hyps = [
         iv(1_000, 2_000, "hello", gender="female"),
