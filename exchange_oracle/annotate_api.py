@@ -22,8 +22,9 @@ from audio_pipeline.spectrogram import SpectrogramLayout, layout
 from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.annotate_page import clip_response, signed_audio_path
 from exchange_oracle.assignments import for_the_worker
-from exchange_oracle.build import spectrogram_key
 from exchange_oracle.completion import annotations_of
+from exchange_oracle.practice import settings_of, standing
+from exchange_oracle.views import clip_views, peaks_key, tile_key
 from oracle_core.auth import TokenClaims
 from oracle_core.manifest import Annotation
 from oracle_core.storage import StorageError
@@ -75,15 +76,53 @@ def spectrogram_layout(duration_ms: int) -> SpectrogramLayout:
     return layout(duration_ms * DEFAULT_CLIP_RATE // 1000, DEFAULT_CLIP_RATE)
 
 
+def job_info(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the page needs of the manifest: the task, its labels and attributes, rules."""
+    annotation = Annotation.model_validate(manifest["annotation"])
+    shared = {a.name: a for a in annotation.shared_attributes}
+    return {
+        "description": annotation.description,
+        "user_guide_url": annotation.user_guide_url,
+        "language": annotation.details.language,
+        "allow_overlap": annotation.details.allow_overlap,
+        "max_segment_ms": annotation.rules().max_segment_ms,
+        "labels": [
+            {
+                "name": lb.name,
+                "transcription": lb.transcription,
+                "attributes": [
+                    {
+                        "name": name,
+                        "type": shared[name].type,
+                        "values": list(shared[name].values),
+                        "required": shared[name].required,
+                    }
+                    for name in annotation.attributes_of(lb)
+                ],
+            }
+            for lb in annotation.labels
+        ],
+    }
+
+
 def annotation_routes(
     router: APIRouter, context: Callable[[], Any], wallet_of: Any, owned: Callable[..., Any]
 ) -> None:
+    def practice_standing(row: Any) -> dict[str, Any] | None:
+        if not row.practice:
+            return None
+        with context().sessions() as session:
+            return standing(session, row.escrow_id, row.wallet_address, settings_of(row.manifest))
+
     def editable(token: TokenClaims, assignment_id: str) -> Any:
         row = owned(token.wallet_address or "", assignment_id)
         if row.status != "active":
             raise HTTPException(409, f"the assignment is {row.status}: it can no longer change")
         if row.expires_at < datetime.now(UTC):
             raise HTTPException(409, "the assignment has expired")
+        stands = practice_standing(row)
+        if stands and not stands["cleared"]:
+            raise HTTPException(409, "this escrow's practice clip must be passed first")
         return row
 
     def saved_segments(row: Any) -> list[Segment]:
@@ -119,7 +158,8 @@ def annotation_routes(
             raise HTTPException(400, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
         row = owned(token.wallet_address or "", assignment_id)
         ctx = context()
-        key = f"{row.escrow_address}@{row.chain_id}/peaks/{row.clip_index:04d}-{zoom}.json"
+        prefix, _ = clip_views(f"{row.escrow_address}@{row.chain_id}", row.clip_index)
+        key = peaks_key(prefix, zoom)
         return Response(
             ctx.storage.get(ctx.settings.storage_bucket, key),
             media_type="application/json",
@@ -140,10 +180,9 @@ def annotation_routes(
             raise HTTPException(404, f"the clip has no spectrogram tile {tile}")
         ctx = context()
         base = f"{row.escrow_address}@{row.chain_id}"
+        _, tiles = clip_views(base, row.clip_index)
         try:
-            png = ctx.storage.get(
-                ctx.settings.storage_bucket, spectrogram_key(base, row.clip_index, tile)
-            )
+            png = ctx.storage.get(ctx.settings.storage_bucket, tile_key(tiles, tile))
         except StorageError:  # a clip packed before spectrograms were made
             raise HTTPException(404, "this clip has no spectrogram") from None
         return Response(
@@ -174,42 +213,22 @@ def annotation_routes(
         assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)]
     ) -> dict[str, Any]:
         row = owned(token.wallet_address or "", assignment_id)
-        annotation = Annotation.model_validate(row.manifest["annotation"])
         stored = saved_segments(row)
         intervals = [Interval.from_segment(s, row.duration_ms) for s in stored]
-        shared = {a.name: a for a in annotation.shared_attributes}
         return {
+            **job_info(row.manifest),
             "assignment_id": assignment_id,
             "status": row.status,
             "reject_reason": for_the_worker(row.reject_reason)
             if row.status == "rejected"
             else None,
             "expires_at": row.expires_at,
-            "description": annotation.description,
-            "user_guide_url": annotation.user_guide_url,
             "audio_url": signed_audio_path(row.webhook_secret or "", assignment_id, row.expires_at),
             "peaks_zooms": list(DEFAULT_ZOOMS),
             "spectrogram": spectrogram_layout(row.duration_ms).to_dict(),
             "clip_ms": row.duration_ms,
-            "language": annotation.details.language,
-            "allow_overlap": annotation.details.allow_overlap,
-            "max_segment_ms": annotation.rules().max_segment_ms,
-            "labels": [
-                {
-                    "name": lb.name,
-                    "transcription": lb.transcription,
-                    "attributes": [
-                        {
-                            "name": name,
-                            "type": shared[name].type,
-                            "values": list(shared[name].values),
-                            "required": shared[name].required,
-                        }
-                        for name in annotation.attributes_of(lb)
-                    ],
-                }
-                for lb in annotation.labels
-            ],
+            # null: no practice clip in this escrow; else where the worker stands with it
+            "practice": practice_standing(row),
             "pre_segments": row.pre_segments,
             # source: auto (VAD), file (the requester's), semi-auto (either, edited), manual
             "segments": [

@@ -39,16 +39,20 @@ PAGE_HEADERS = {
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
-def audio_signature(secret: str, assignment_id: str, exp: int) -> str:
-    message = f"clip-audio:{assignment_id}:{exp}".encode()
+def audio_signature(secret: str, assignment_id: str, exp: int, what: str = "clip") -> str:
+    message = f"{what}-audio:{assignment_id}:{exp}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signed_audio_path(secret: str, assignment_id: str, expires_at: datetime) -> str:
-    """Root-relative URL of the clip, valid until the assignment expires (at most 12 h)."""
+def signed_audio_path(
+    secret: str, assignment_id: str, expires_at: datetime, practice: bool = False
+) -> str:
+    """Root-relative URL of the clip (or of the escrow's practice clip), valid until the
+    assignment expires (at most 12 h)."""
     exp = int(min(expires_at.timestamp(), time.time() + AUDIO_URL_MAX_S))
-    sig = audio_signature(secret, assignment_id, exp)
-    return f"/annotate/{assignment_id}/audio?exp={exp}&sig={sig}"
+    what, route = ("practice", "practice-audio") if practice else ("clip", "audio")
+    sig = audio_signature(secret, assignment_id, exp, what)
+    return f"/annotate/{assignment_id}/{route}?exp={exp}&sig={sig}"
 
 
 def clip_response(
@@ -102,29 +106,56 @@ def page_router(context: Callable[[], Any]) -> APIRouter:
             )
         return FileResponse(page, media_type="text/html", headers=PAGE_HEADERS)
 
+    def signed_clip(assignment_id: str, exp: int, sig: str, what: str) -> Any:
+        if exp < time.time():
+            raise HTTPException(403, "this audio link has expired: reload the page")
+        with context().sessions() as session:
+            row = session.execute(
+                select(
+                    assignments.c.status, jobs.c.clip_key, escrows.c.webhook_secret,
+                    escrows.c.practice,
+                )
+                .join(jobs, jobs.c.id == assignments.c.job_id)
+                .join(escrows, escrows.c.id == assignments.c.escrow_id)
+                .where(assignments.c.id == assignment_id)
+            ).first()  # fmt: skip
+        secret = row.webhook_secret if row else None
+        good = secret and hmac.compare_digest(
+            audio_signature(secret, assignment_id, exp, what), sig
+        )
+        if not good:
+            raise HTTPException(403, "this audio link is not valid")
+        if row.status != "active":
+            raise HTTPException(410, f"the assignment is {row.status}")
+        return row
+
     @router.get(
         "/annotate/{assignment_id}/audio",
         response_class=Response,
         summary="The clip (MP3, range requests) for a URL signed by GET .../annotations",
     )
     def annotate_audio(assignment_id: str, exp: int, sig: str, request: Request) -> Response:
-        if exp < time.time():
-            raise HTTPException(403, "this audio link has expired: reload the page")
+        row = signed_clip(assignment_id, exp, sig, "clip")
         ctx = context()
-        with ctx.sessions() as session:
-            row = session.execute(
-                select(assignments.c.status, jobs.c.clip_key, escrows.c.webhook_secret)
-                .join(jobs, jobs.c.id == assignments.c.job_id)
-                .join(escrows, escrows.c.id == assignments.c.escrow_id)
-                .where(assignments.c.id == assignment_id)
-            ).first()
-        secret = row.webhook_secret if row else None
-        if not secret or not hmac.compare_digest(audio_signature(secret, assignment_id, exp), sig):
-            raise HTTPException(403, "this audio link is not valid")
-        if row.status != "active":
-            raise HTTPException(410, f"the assignment is {row.status}")
         return clip_response(
             ctx.storage, ctx.settings.storage_bucket, row.clip_key, request.headers.get("range")
+        )
+
+    @router.get(
+        "/annotate/{assignment_id}/practice-audio",
+        response_class=Response,
+        summary="The escrow's practice clip (MP3), for a URL signed by GET .../practice",
+    )
+    def practice_audio(assignment_id: str, exp: int, sig: str, request: Request) -> Response:
+        row = signed_clip(assignment_id, exp, sig, "practice")
+        if not row.practice:
+            raise HTTPException(404, "this escrow has no practice clip")
+        ctx = context()
+        return clip_response(
+            ctx.storage,
+            ctx.settings.storage_bucket,
+            row.practice["clip_key"],
+            request.headers.get("range"),
         )
 
     return router

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audio_pipeline.validation import names_a_honeypot
+from exchange_oracle import practice
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import assignments, escrows, jobs, workers
 from oracle_core.errors import Refusal
@@ -105,6 +106,16 @@ def _take(
             raise AssignmentRefused(
                 403, f"missing qualification(s): {sorted(needed - set(qualifications))}"
             )
+        if escrow.practice:
+            tries = practice.standing(
+                session, escrow.id, wallet, practice.settings_of(escrow.manifest)
+            )
+            if tries["turned_away"]:
+                raise AssignmentRefused(
+                    403,
+                    f"this escrow's jobs need its practice clip passed; {tries['attempts']} "
+                    "tries did not pass it",
+                )
         worker = session.execute(select(workers).where(workers.c.wallet_address == wallet)).first()
         if worker is None or worker.cvat_user_id is None:
             raise AssignmentRefused(400, "register first (POST /register)")

@@ -4,7 +4,6 @@ moment their CVAT task is ready (so jobs become listable one by one)."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import secrets
@@ -18,10 +17,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from audio_pipeline import AudioError, VadParams, analyze, build_clip, compute_peaks, detect_speech
+from audio_pipeline import AudioError, VadParams, analyze, build_clip, detect_speech
 from audio_pipeline.clips import require_source
-from audio_pipeline.spectrogram import spectrogram_tiles
-from exchange_oracle import imports
+from exchange_oracle import imports, practice
 from exchange_oracle.config import ExchangeSettings
 from exchange_oracle.cvat import Cvat
 from exchange_oracle.db import escrows, events, jobs, source_files
@@ -40,11 +38,13 @@ from exchange_oracle.sources import (
     read_text,
     regions_of,
 )
+from exchange_oracle.views import clip_views, publish_views
 from oracle_core.chain import Chain, ChainError
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import (
     GroundTruthError,
+    honeypot_spans,
     usable_spans,
 )
 from oracle_core.heartbeat import heartbeat
@@ -101,10 +101,6 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
             .returning(escrows.c.id)
         ).scalar_one()
     )
-
-
-def spectrogram_key(base: str, clip_index: int, tile: int) -> str:
-    return f"{base}/spectrogram/{clip_index:04d}/{tile:05d}.png"
 
 
 def vad_params(details: Details) -> VadParams:
@@ -336,7 +332,7 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
     durations = {f.name: f.duration_ms for f in files}
     try:
         gt_spans = usable_spans(
-            every_span,
+            honeypot_spans(every_span),
             durations,
             min_span_ms=round(details.min_gt_span_duration * 1000),
             max_cue_ms=round(details.max_segment_duration * 1000),
@@ -360,12 +356,22 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
         raise BuildFailed(str(exc)) from None
     funds = ctx.chain.read_escrow(row.escrow_address).remaining_funds
     keys = {f.name: f.object_key for f in files}
+    drill = practice.plan(every_span, durations, round(details.practice.max_duration * 1000))
     with tempfile.TemporaryDirectory() as tmp:
-        needed = sorted({r.source for clip in clips for r in clip.regions})
+        needed = sorted({r.source for clip in clips for r in [*clip.regions, *drill]})
         local = {
             name: download(ctx, manifest, keys[name], Path(tmp) / f"{i:05d}")
             for i, name in enumerate(needed)
         }
+        if drill and row.practice is None:
+            ctx.storage.ensure_bucket(ctx.settings.storage_bucket)
+            made = practice.publish(
+                ctx.storage, ctx.settings.storage_bucket, prefix(row.chain_id, row.escrow_address),
+                drill, require_source(local), pause_ms=details.pause_ms,
+                rate=ctx.settings.clip_rate, vad=vad_params(details),
+            )  # fmt: skip
+            with transaction(ctx.sessions) as session:
+                session.execute(update(escrows).where(escrows.c.id == row.id).values(practice=made))
         return _make_jobs(
             ctx,
             row.id,
@@ -450,15 +456,7 @@ def publish_clip(
     mp3, pcm, rate = audio
     key = f"{base}/clips/{index:04d}.mp3"
     storage.put(bucket, key, mp3, "audio/mpeg")
-    for zoom, peaks in compute_peaks(pcm, rate).items():
-        buf = io.StringIO()
-        peaks.write_json(buf)
-        storage.put(
-            bucket, f"{base}/peaks/{index:04d}-{zoom}.json", buf.getvalue().encode(),
-            "application/json",
-        )  # fmt: skip
-    for tile, png in spectrogram_tiles(pcm, rate):
-        storage.put(bucket, spectrogram_key(base, index, tile), png, "image/png")
+    publish_views(storage, bucket, clip_views(base, index), pcm, rate)
     task_id, job_id, size = cvat.ensure_task(project_id, f"clip-{index:04d}", mp3)
     frames = min(duration_ms, size)
     segments = [

@@ -53,6 +53,8 @@ escrows = Table(
     Column("regions_text", Text),  # the requester's regions TSV, when the manifest has one
     # Suggestions from data.pre_annotations_url, per media file (exchange_oracle.imports)
     Column("pre_annotations", JSON),
+    # The practice clip (exchange_oracle.practice): key, duration, time map, pre-segments
+    Column("practice", JSON),
     # 1 while the reputation oracle reports abuse in this escrow: nothing listed or given.
     Column("suspended", Integer, nullable=False, server_default=text("0")),
     Column("outage_since", TS),  # the build found CVAT down, with no progress since
@@ -150,6 +152,20 @@ Index(
     unique=True,
     postgresql_where=ACTIVE,
     sqlite_where=ACTIVE,
+)
+
+# A worker's tries at an escrow's practice clip: whether they passed, and what the last
+# try got right and wrong (shown to them; the practice answers are theirs to see).
+practice_results = Table(
+    "practice_results",
+    metadata,
+    Column("escrow_id", Integer, ForeignKey("escrows.id", ondelete="CASCADE"), primary_key=True),
+    Column("wallet_address", String(42), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),  # 0/1
+    Column("skipped", Integer, nullable=False, default=0),  # 0/1: an optional one, passed by
+    Column("result", JSON),
+    Column("updated_at", TS, nullable=False),
 )
 
 workers = Table(

@@ -38,6 +38,7 @@ from exchange_oracle.assignments import (
 )
 from exchange_oracle.context import ExchangeContext
 from exchange_oracle.db import assignments, escrows, jobs, workers
+from exchange_oracle.practice_api import practice_routes
 from exchange_oracle.ttl_cache import STALE_S, TtlCache
 from oracle_core.auth import AuthError, TokenClaims, bearer_token, verify_token
 
@@ -464,6 +465,8 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
                     escrows.c.manifest,
                     escrows.c.cvat_project_id,
                     escrows.c.webhook_secret,
+                    escrows.c.id.label("escrow_id"),
+                    escrows.c.practice,
                 )
                 .join(jobs, jobs.c.id == assignments.c.job_id)
                 .join(escrows, escrows.c.id == assignments.c.escrow_id)
@@ -474,6 +477,7 @@ def worker_router(context: Callable[[], ExchangeContext]) -> APIRouter:
         return row
 
     annotation_routes(router, context, wallet_of, owned)
+    practice_routes(router, context, wallet_of, owned)
 
     @router.get("/stats", summary="The oracle's counts (public, as HUMAN App reads them)")
     def get_oracle_stats() -> dict[str, int]:

@@ -13,7 +13,10 @@ from audio_pipeline.segments import parse_time
 from oracle_core.storage import BucketUrl, ObjectStorage, UrlPolicy
 
 COLUMNS = ("filename", "start", "stop", "label", "text")
-OPTIONAL = ("span_id",)
+# `practice`: 1/yes/true marks a span for the practice clip (its answer is shown to the
+# worker, so it is never a honeypot); empty, 0, no or false leaves it a honeypot.
+OPTIONAL = ("span_id", "practice")
+YES, NO = ("1", "yes", "true", "y"), ("", "0", "no", "false", "n")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class GtSpan:
     text: str
     span_id: str
     attributes: dict[str, str] = field(default_factory=dict)  # values the span gives
+    practice: bool = False  # on the practice clip, never a honeypot
 
 
 class GroundTruthError(ValueError):
@@ -65,11 +69,22 @@ def read_gt(text: str, attributes: Collection[str] | None = None) -> list[GtSpan
                 f"ground truth columns {unknown} are not attributes of this job (its "
                 f"attributes: {sorted(attributes) or 'none'})"
             )
+        practice = (row.get("practice") or "").strip().lower()
+        if practice not in YES + NO:
+            raise GroundTruthError(
+                f"ground truth line {n}: practice is '{practice}', not 1/yes/true or 0/no/false"
+            )
         spans.append(
             GtSpan(row["filename"], start, stop, row["label"], row["text"] or "",
-                   row.get("span_id") or f"gt{n}", {k: v for k, v in extra.items() if v})
+                   row.get("span_id") or f"gt{n}", {k: v for k, v in extra.items() if v},
+                   practice in YES)
         )  # fmt: skip
     return spans
+
+
+def honeypot_spans(spans: Collection[GtSpan]) -> list[GtSpan]:
+    """The spans that may be honeypots: all but the practice clip's."""
+    return [s for s in spans if not s.practice]
 
 
 def load_gt(

@@ -151,6 +151,18 @@ def _whole_percent(value: Any) -> Any:
     return int(number)
 
 
+class Practice(_Strict):
+    """Ours: the practice clip made of the ground-truth spans marked `practice`. A worker's
+    first job in the escrow starts with it, scored the moment it is submitted."""
+
+    # True: a worker must pass it to work on the escrow (and is turned away after
+    # `attempts` misses); False: it is offered, its feedback shown, and may be skipped.
+    required: bool = False
+    attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    target_score: Annotated[float, Field(ge=0)] | None = None  # default: validation's
+    max_duration: Annotated[float, Field(ge=5, le=600)] = 60.0  # s of practice audio
+
+
 class Details(_Strict):
     max_time: Annotated[int, Field(gt=0, le=86_400)] = 3600  # s per assignment
     clip_duration: Annotated[float, Field(ge=5, le=3600)] = 60.0
@@ -171,6 +183,7 @@ class Details(_Strict):
     export_splits: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.8, "dev": 0.1, "test": 0.1}
     )
+    practice: Practice = Practice()  # used when the ground truth marks practice spans
 
     @model_validator(mode="before")
     @classmethod

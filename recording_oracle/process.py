@@ -24,7 +24,7 @@ from audio_pipeline.clips import TimeMap
 from oracle_core.chain import EscrowState
 from oracle_core.db import transaction
 from oracle_core.events import enqueue
-from oracle_core.ground_truth import GroundTruthError, GtSpan, load_gt
+from oracle_core.ground_truth import GroundTruthError, GtSpan, honeypot_spans, load_gt
 from oracle_core.manifest import Manifest, ManifestError, load_manifest
 from oracle_core.storage import UnsafeUrlError, fetch_url
 from oracle_core.tasks import Refused
@@ -74,7 +74,8 @@ def _inputs(ctx: RecordingContext, state: EscrowState) -> tuple[Manifest, list[G
             ctx.settings.manifest_decryptor(),
         )
         names = [a.name for a in manifest.annotation.shared_attributes]
-        gt = load_gt(manifest.data.bucket("gt_url"), ctx.policy, names)
+        # The practice clip's spans were shown to workers with their answers: never scored.
+        gt = honeypot_spans(load_gt(manifest.data.bucket("gt_url"), ctx.policy, names))
     except (ManifestError, GroundTruthError, UnsafeUrlError, ValueError) as exc:
         raise Refused(f"cannot validate: {exc}") from None
     return manifest, gt
