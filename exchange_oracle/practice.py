@@ -110,7 +110,11 @@ def check(
     target = manifest.annotation.details.practice.target_score
     if target is not None:
         spec = replace(spec, target=target)
-    return Checked(score_assignment(work, refs, zones, spec), spec.target, refs)
+    score = score_assignment(work, refs, zones, spec)
+    said = tuple(
+        r.replace("honeypot segment", "practice segment") for r in score.reasons
+    )  # the worker knows these are practice: say so
+    return Checked(replace(score, reasons=said), spec.target, refs)
 
 
 def settings_of(manifest: dict[str, Any]) -> Practice:

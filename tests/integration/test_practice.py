@@ -20,6 +20,7 @@ from sandbox import accounts
 from tests.integration.conftest import wait_for
 from tests.integration.jobdata import JobData, manifest
 from tests.integration.market import escrow_status
+from tests.integration.test_annotator_page import browser, open_page  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -40,20 +41,26 @@ def _take(m: dict[str, Any], headers: dict[str, str], escrow: str) -> httpx.Resp
     )
 
 
-def test_a_required_practice_clip_gates_the_job_and_never_becomes_a_honeypot(
-    market: dict[str, Any], job_data: JobData, tmp_path: Path
-) -> None:
-    m = market
+def _practice_escrow(m: dict[str, Any], job_data: JobData, tmp_path: Path) -> str:
+    """The job data with its first ground-truth span for practice (the other two stay
+    honeypots), required, two tries."""
     folder = tmp_path / "job"
     shutil.copytree(job_data.root, folder)
     lines = (folder / "gt.tsv").read_text().splitlines()
-    # The first span is for practice; the other two stay honeypots.
     marked = [lines[0] + "\tpractice", lines[1] + "\tyes"] + [f"{x}\t" for x in lines[2:]]
     (folder / "gt.tsv").write_text("\n".join(marked) + "\n")
     rules = {"required": True, "attempts": 2}
     launched = launch(m["requester"], manifest(practice=rules), Decimal(5), folder)
     escrow = launched.escrow_address
     wait_for(lambda: escrow_status(m["exchange"], escrows, escrow) == "ready", 120, "listed")
+    return escrow
+
+
+def test_a_required_practice_clip_gates_the_job_and_never_becomes_a_honeypot(
+    market: dict[str, Any], job_data: JobData, tmp_path: Path
+) -> None:
+    m = market
+    escrow = _practice_escrow(m, job_data, tmp_path)
     with m["exchange"].sessions() as s:
         listed = s.execute(select(jobs.c.honeypots)).scalars().all()
         clip = s.execute(select(escrows.c.practice)).scalar_one()
@@ -88,7 +95,7 @@ def test_a_required_practice_clip_gates_the_job_and_never_becomes_a_honeypot(
     assert first.status_code == 200, first.text
     tried = first.json()
     assert not tried["passed"] and tried["metric"] == "wer" and tried["value"] > 0.3
-    assert tried["reasons"][0].startswith("WER")
+    assert tried["reasons"][0].startswith("WER") and "on 1 practice segment" in tried["reasons"][0]
     (answer,) = tried["answers"]
     assert answer["text"] == practice_text
     assert tried["practice"]["attempts_left"] == 1 and not tried["practice"]["cleared"]
@@ -119,3 +126,33 @@ def test_a_required_practice_clip_gates_the_job_and_never_becomes_a_honeypot(
     assert status == "canceled"
     refused = _take(m, headers2, escrow)
     assert refused.status_code == 403 and "practice" in refused.json()["message"]
+
+
+def test_the_page_opens_on_the_practice_clip_and_shows_what_was_wrong(
+    market: dict[str, Any], job_data: JobData, tmp_path: Path, browser: Any
+) -> None:
+    m = market
+    escrow = _practice_escrow(m, job_data, tmp_path)
+    headers, url = _worker(m, 310)
+    taken = _take(m, headers, escrow).json()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    page = open_page(browser, f"{url}/annotate/{taken['assignment_id']}#token={token}")
+    missing: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and missing.append(r.url))
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    assert "2 tries left" in page.locator("#practice-banner").inner_text()
+    assert page.locator("#practice-skip").is_hidden()  # required: no skipping
+    assert page.locator("#save-state").get_attribute("data-state") == "practice"
+    page.keyboard.press("v")  # the practice clip's own spectrogram
+    page.locator("#waveform [part~='spectrogram'] img").first.wait_for(state="attached")
+    page.locator("#submit").click()  # the VAD pre-segments, untranscribed
+    page.wait_for_selector("#practice-result[open]")
+    result = page.locator("#practice-result")
+    assert result.locator("h2").text_content() == "Not passed yet"
+    assert "WER 1.00 > 0.30 on 1 practice segment" in result.locator(".reasons").inner_text()
+    assert job_data.truth["gt.wav"][0].text in result.locator(".answers").inner_text()
+    assert "Try again (1 left)" in page.locator("#practice-next").inner_text()
+    page.locator("#practice-next").click()
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    assert "1 try left" in page.locator("#practice-banner").inner_text()
+    assert page.errors == [] and missing == []

@@ -3,9 +3,10 @@
 // (state), api, segments (the model), draw, save, wave, keys.
 import './annotate.css'
 import { api, refuse, refuseError, refuseStatus, token } from './api.js'
-import { $, fingerprint, newKey, state } from './core.js'
+import { $, fingerprint, newKey, practising, state } from './core.js'
 import { drawFeedback, render } from './draw.js'
 import { bindControls, buildLabelBar, showExpiry } from './keys.js'
+import { practiceOr, showPracticeBanner } from './practice.js'
 import { payload } from './save.js'
 import { createWave, fetchPeaks, zoomFor } from './wave.js'
 
@@ -25,6 +26,12 @@ export async function main() {
   performance.mark('annotate-info')
   if (info.status !== 'active') return refuseStatus(info.status, info.expires_at, info.reject_reason)
   if (Date.parse(info.expires_at) <= Date.now()) return refuseStatus('expired', info.expires_at)
+  try {
+    info = await practiceOr(info) // the escrow's practice clip first, when there is one to do
+  } catch (err) {
+    return refuseError(err)
+  }
+  if (!info) return
   state.info = info
   state.defaultLabel = info.labels[0].name
   state.segs = info.segments.map((seg) => ({
@@ -49,6 +56,7 @@ export async function main() {
   $('#app').hidden = false
   buildLabelBar()
   bindControls()
+  if (practising()) showPracticeBanner()
   const fit = $('#waveform').clientWidth / (info.clip_ms / 1000)
   state.loadedZoom = zoomFor(fit)
   const peaks = await fetchPeaks(state.loadedZoom)

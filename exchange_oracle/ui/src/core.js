@@ -36,7 +36,9 @@ export const state = {
   finished: false,
   playhead: 0, // ms
   marking: null, // ms where the segment being marked while playing starts
+  base: '', // '/practice' while the escrow's practice clip is shown instead of the job
 }
+export const practising = () => state.base === '/practice'
 export let nextKey = 1
 export const newKey = (prefix) => `${prefix}${nextKey++}`
 

@@ -1,6 +1,7 @@
 // Autosave through the oracle to CVAT, its badge, and submitting.
 import { api, refuse, refuseError } from './api.js'
-import { $, RETRY_MS, SAVE_DELAY_MS, flash, sorted, sourceOf, state } from './core.js'
+import { $, RETRY_MS, SAVE_DELAY_MS, flash, practising, sorted, sourceOf, state } from './core.js'
+import { submitPractice } from './practice.js'
 import { drawFeedback, render } from './draw.js'
 import { select } from './segments.js'
 
@@ -21,7 +22,8 @@ export function drawSaveState(failure) {
   const badge = $('#save-state')
   let kind = 'saved'
   let text = 'Saved'
-  if (failure) [kind, text] = ['error', `Not saved: ${failure}`]
+  if (practising()) [kind, text] = ['practice', 'Practice: checked when you submit']
+  else if (failure) [kind, text] = ['error', `Not saved: ${failure}`]
   else if (state.saving) [kind, text] = ['saving', 'Saving…']
   else if (isDirty()) [kind, text] = ['dirty', '● Unsaved changes']
   badge.dataset.state = kind
@@ -32,12 +34,12 @@ export function drawSaveState(failure) {
 export function scheduleSave(delay = SAVE_DELAY_MS) {
   clearTimeout(state.saveTimer)
   drawSaveState()
-  if (!state.finished) state.saveTimer = setTimeout(save, delay)
+  if (!state.finished && !practising()) state.saveTimer = setTimeout(save, delay)
 }
 
 export async function save() {
   clearTimeout(state.saveTimer)
-  if (state.finished) return
+  if (state.finished || practising()) return
   if (state.saving) {
     state.saveAgain = true
     return
@@ -78,6 +80,7 @@ export async function saveNow() {
 }
 
 export async function submit() {
+  if (practising()) return submitPractice()
   const button = $('#submit')
   button.disabled = true
   try {

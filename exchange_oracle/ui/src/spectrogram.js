@@ -11,7 +11,7 @@ export let spectrogramShown = false
 
 function fetchTile(index) {
   if (!tiles.has(index)) {
-    const url = `${root}/assignment/${encodeURIComponent(assignmentId)}/spectrogram/${index}`
+    const url = `${root}/assignment/${encodeURIComponent(assignmentId)}${state.base}/spectrogram/${index}`
     const request = fetch(url, { headers: { Authorization: `Bearer ${token}` } }).then((reply) => {
       if (!reply.ok) throw new Error(`HTTP ${reply.status}`)
       return reply.blob()

@@ -16,7 +16,7 @@ export let regions = null
 // -- the waveform -----------------------------------------------------------------------------
 
 export async function fetchPeaks(zoom) {
-  const doc = await api('GET', `/peaks?zoom=${zoom}`)
+  const doc = await api('GET', `${state.base}/peaks?zoom=${zoom}`)
   const scale = doc.bits === 16 ? 32768 : 128
   const n = doc.length ?? doc.data.length / 2
   const top = new Float32Array(n)
