@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from audio_pipeline.validation import Interval, Match
+    from audio_pipeline.validation import Interval, Match, Reference
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,29 @@ def attribute_scores(
                            len(pairs), target.target)
         )  # fmt: skip
     return out
+
+
+def label_score(
+    references: Sequence[Reference], intervals: Sequence[Interval]
+) -> AttributeScore | None:
+    """The labels as a classification (emotion or sentiment as the label, say): accuracy
+    and macro-F1 of the worker's label on each honeypot (that of the segment overlapping
+    it most, whatever its label) against the honeypot's. Reported beside the attributes;
+    whether the work passes is the `accuracy` metric's to say (it also wants the
+    boundaries), so its target is 0."""
+    pairs = []
+    for ref in references:
+        best, most = "", 0
+        for iv in intervals:
+            overlap = min(iv.end_ms, ref.end_ms) - max(iv.start_ms, ref.start_ms)
+            if overlap > most:
+                best, most = iv.label, overlap
+        pairs.append((ref.label.casefold(), best.casefold()))
+    if not pairs:
+        return None
+    right = [w == g for w, g in pairs]
+    accuracy = sum(right) / len(pairs)
+    return AttributeScore("label", accuracy, _macro_f1(pairs, right), len(pairs), 0.0)
 
 
 def _length(iv: Interval) -> int:

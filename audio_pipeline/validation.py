@@ -15,7 +15,12 @@ from typing import Literal
 
 from rapidfuzz.distance import Levenshtein
 
-from audio_pipeline.attribute_scoring import AttributeScore, AttributeTarget, attribute_scores
+from audio_pipeline.attribute_scoring import (
+    AttributeScore,
+    AttributeTarget,
+    attribute_scores,
+    label_score,
+)
 from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import Normalizer, get_normalizer
 from audio_pipeline.segments import Segment
@@ -346,6 +351,7 @@ def score_assignment(
     if scored:  # the transcription's quality weighs 1 beside each attribute's weight
         total = 1 + sum(weights[a.name] for a in scored)
         quality = (quality + sum(a.accuracy * weights[a.name] for a in scored)) / total
+    labels = label_score(references, intervals) if spec.metric == "accuracy" else None
     return AssignmentScore(
         spec.metric,
         value,
@@ -354,7 +360,7 @@ def score_assignment(
         tuple(reasons),
         len(references),
         tuple(problems),
-        tuple(scored),
+        tuple(scored) + ((labels,) if labels else ()),
     )
 
 

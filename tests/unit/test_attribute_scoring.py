@@ -115,3 +115,24 @@ def test_the_manifest_scores_only_attributes_it_defines() -> None:
                                "attributes": {"emotion": {"scoring": "none"}}}}
     )  # fmt: skip
     assert unscored.validation_spec().attributes == ()
+
+
+def test_labels_as_classes_report_accuracy_and_macro_f1() -> None:
+    """A label-classification job (sentiment as the label): one label for everything is
+    right on its own class only, and macro-F1 says so where accuracy flatters it."""
+    labels = ("positive", "negative", "neutral")
+    rules = AnnotationRules(
+        labels={n: LabelRule(n, False, ()) for n in labels}, attributes={},
+        max_segment_ms=15_000, clip_ms=60_000,
+    )  # fmt: skip
+    truth = ["neutral", "neutral", "neutral", "positive", "negative"]
+    refs = [Reference(i * 5000, i * 5000 + 2000, t, "", f"g{i}") for i, t in enumerate(truth)]
+    lazy = [Interval(r.start_ms, r.end_ms, "neutral") for r in refs]
+    score = score_assignment(lazy, refs, ZONES, ValidationSpec("accuracy", 0.8, rules))
+    assert score.value == pytest.approx(0.6) and not score.passed
+    (label,) = score.attributes
+    assert label.name == "label" and label.accuracy == pytest.approx(0.6)
+    assert label.macro_f1 == pytest.approx((2 * 0.6 * 1 / 1.6) / 3)  # neutral's F1 only
+    careful = [Interval(r.start_ms, r.end_ms, r.label) for r in refs]
+    good = score_assignment(careful, refs, ZONES, ValidationSpec("accuracy", 0.8, rules))
+    assert good.passed and good.attributes[0].macro_f1 == 1.0
