@@ -44,6 +44,7 @@ from oracle_core.db import transaction
 from oracle_core.events import enqueue
 from oracle_core.ground_truth import (
     GroundTruthError,
+    GtSpan,
     honeypot_spans,
     usable_spans,
 )
@@ -383,6 +384,7 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
             local,
             funds,
             row.pre_annotations,
+            gt_spans,
         )
 
 
@@ -488,6 +490,7 @@ def _make_jobs(
     files: dict[str, Path],
     funds: int,
     pre: imports.Stored | None = None,
+    gt_spans: Sequence[GtSpan] = (),
 ) -> int:
     details = manifest.annotation.details
     base = prefix(chain_id, address)
@@ -524,8 +527,13 @@ def _make_jobs(
                 "application/json",
             )
             placed, covered = (
-                imports.place(clip, tmap, pre, details.allow_overlap) if pre else ([], [])
-            )
+                imports.place(
+                    clip, tmap, pre, details.allow_overlap, gt_spans,
+                    seed_for(address, chain_id) + index,
+                )
+                if pre
+                else ([], [])
+            )  # fmt: skip
             clip_job = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
                 project_id, first.id, vad_params(details),

@@ -4,13 +4,18 @@ escrow, and placed on each clip's data pieces at packing. They go into CVAT with
 `file`; the page shows them as suggestions, and what the worker changes is saved as
 `semi-auto`.
 
-Honeypots stay blind: a suggestion that touches a ground-truth span of its recording is
-dropped when the files are read, and ground-truth pieces of a clip only ever get VAD
-pre-segments, so nothing imported can give a honeypot's words away.
+Honeypots stay blind, and look like the data around them: a suggestion that touches a
+ground-truth span of its recording is dropped when the files are read, and each honeypot
+of a pre-annotated escrow gets a suggestion of its own made from its answer with words
+changed or dropped (at least one) and its edges moved a little. A worker who accepts
+every suggestion unchanged fails the honeypots; correcting them is the job, on the
+honeypots as on the data.
 """
 
 from __future__ import annotations
 
+import random
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -94,12 +99,22 @@ class Placed:
 
 
 def place(
-    plan: ClipPlan, tmap: TimeMap, stored: Stored, allow_overlap: bool
+    plan: ClipPlan,
+    tmap: TimeMap,
+    stored: Stored,
+    allow_overlap: bool,
+    honeypots: Sequence[GtSpan] = (),
+    seed: int = 0,
 ) -> tuple[list[Placed], list[tuple[int, int]]]:
-    """(the suggestions on the clip's data pieces in clip time, the clip spans that came
-    from a pre-annotated file: VAD pre-segments there give way to the file's)."""
-    placed: list[Placed] = []
-    covered: list[tuple[int, int]] = []
+    """(the suggestions on the clip in clip time, the clip spans they cover: VAD
+    pre-segments there give way to them). Data pieces get the requester's; honeypot
+    pieces get their answers garbled (`seeded`)."""
+    placed: list[Placed] = seeded(plan, tmap, honeypots, seed)
+    covered: list[tuple[int, int]] = [
+        (w.clip_start_ms, w.clip_end_ms)
+        for p, w in zip(plan.pieces, tmap.pieces, strict=True)
+        if p.kind == "gt"
+    ]
     for piece, where in zip(plan.pieces, tmap.pieces, strict=True):
         if piece.kind != "data" or where.source not in stored:
             continue
@@ -118,6 +133,54 @@ def place(
                 kept.append(p)
         placed = kept
     return placed, covered
+
+
+EDGE_JITTER_MS = 150
+DROP, SWAP = 0.15, 0.2  # chances per word of leaving it out, or changing it
+
+
+def seeded(plan: ClipPlan, tmap: TimeMap, spans: Sequence[GtSpan], seed: int) -> list[Placed]:
+    """A suggestion for every ground-truth cue of the clip's honeypots, as a requester's
+    would look: the answer with words dropped or changed (never none), edges moved up to
+    EDGE_JITTER_MS. Seeded by the escrow and the clip, so a rebuild makes the same."""
+    rng = random.Random(seed)
+    vocabulary = sorted({w for s in spans for w in s.text.split()}) or ["the"]
+    cues: dict[tuple[str, str], list[GtSpan]] = defaultdict(list)
+    for s in spans:
+        cues[(s.filename, s.span_id)].append(s)
+    out = []
+    for piece, where in zip(plan.pieces, tmap.pieces, strict=True):
+        if piece.kind != "gt":
+            continue
+        for cue in cues.get((where.source, piece.span_id), ()):
+            start = tmap.to_clip(cue.filename, cue.start_ms)
+            end = tmap.to_clip(cue.filename, cue.end_ms - 1)
+            if start is None or end is None:
+                continue
+            lo = max(where.clip_start_ms, start + rng.randint(-EDGE_JITTER_MS, EDGE_JITTER_MS))
+            hi = min(where.clip_end_ms, end + 1 + rng.randint(-EDGE_JITTER_MS, EDGE_JITTER_MS))
+            if hi - lo >= MIN_PIECE_MS:
+                text = garble(cue.text, vocabulary, rng)
+                out.append(Placed(lo, hi, text, cue.label, cue.attributes.get(SPEAKER, "")))
+    return out
+
+
+def garble(text: str, vocabulary: Sequence[str], rng: random.Random) -> str:
+    """`text` with some words left out or swapped for others of `vocabulary`; at least
+    one word always changes."""
+    words = text.split()
+    if not words:
+        return rng.choice(vocabulary)
+    out: list[str] = []
+    for word in words:
+        roll = rng.random()
+        if roll < DROP:
+            continue
+        out.append(rng.choice(vocabulary) if roll < DROP + SWAP else word)
+    if out == words:
+        i = rng.randrange(len(words))
+        out = words[:i] + words[i + 1 :] if len(words) > 1 else [words[0] + words[0][-1:]]
+    return " ".join(out)
 
 
 def as_intervals(

@@ -1,8 +1,9 @@
 """A requester's existing annotations become the jobs' starting segments: an SRT for one
 recording and a TextGrid for the other are read when the escrow is built, placed on the
 clips in clip time with source `file` and their text as the transcription, in place of
-the VAD's pre-segments there; honeypots keep VAD pre-segments only. A broken file fails
-the escrow naming it."""
+the VAD's pre-segments there; honeypots get suggestions too, their answers garbled, so
+they look like the data and accepting everything fails them. A broken file fails the
+escrow naming it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jiwer
 import pytest
 from sqlalchemy import select
 
@@ -73,24 +75,30 @@ def test_suggestions_become_the_starting_segments_and_honeypots_stay_blind(
             .order_by(jobs.c.clip_index)
         ).all()
     expected = {(f, s.text) for f in ("talk0.mp3", "talk1.mp3") for s in truth[f]}
-    gt_words = {s.text for s in truth["gt.wav"]}
-    found = set()
+    answers = {s.text for s in truth["gt.wav"]}
+    found, seeded = set(), []
     try:
         for row in rows:
             tmap = TimeMap.from_dict(row.time_map)
             segments = annotations_of(cvat, row.cvat_project_id, row)
             for seg in segments:
-                assert seg.transcription not in gt_words  # honeypots give nothing away
+                assert seg.transcription not in answers  # honeypots give nothing away
+                # Every segment is a suggestion: honeypots look like the data around them.
+                assert seg.source == "file", seg
                 where = tmap.place(round(seg.start * 1000), round(seg.end * 1000))
-                if seg.source != "file":  # VAD, left only where no file pre-annotates
-                    assert seg.source == "auto"
-                    assert where is None or where.source == "gt.wav", (seg, where)
+                assert where is not None
+                if where.source == "gt.wav":
+                    seeded.append(seg.transcription)
                     continue
-                assert where is not None and where.source != "gt.wav"
                 said = next(x for x in truth[where.source] if x.text == seg.transcription)
                 # At the cue's own time in its recording (a clip's edge may cut it short).
                 assert where.start_ms >= said.start_ms - 1 and where.end_ms <= said.end_ms + 1
                 found.add((where.source, seg.transcription))
+        # A honeypot's suggestion is its answer garbled: accepted as it is, it fails.
+        assert seeded
+        for text in seeded:
+            answer = max(answers, key=lambda a: len(set(a.split()) & set(text.split())))
+            assert 0 < jiwer.wer(answer.lower(), text.lower()) < 1, (answer, text)
     finally:
         cvat.close()
     assert found and found <= expected
