@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audio_pipeline import AudioError, VadParams, analyze, build_clip, detect_speech
 from audio_pipeline.clips import require_source
-from exchange_oracle import imports, practice
+from exchange_oracle import asr, imports, practice
 from exchange_oracle.config import ExchangeSettings
-from exchange_oracle.cvat import Cvat
+from exchange_oracle.cvat import TRANSCRIPTION, Cvat
 from exchange_oracle.db import escrows, events, jobs, source_files
 from exchange_oracle.packing import (
     PackingParams,
@@ -448,6 +448,8 @@ def publish_clip(
     vad: VadParams,
     imported: Sequence[dict[str, Any]] = (),
     covered: Sequence[tuple[int, int]] = (),
+    drafting: Callable[[list[tuple[int, int]]], list[str]] | None = None,
+    transcription_spec: int | None = None,
 ) -> Published:
     """Upload one clip (`audio` is its MP3, PCM and rate) with its multi-zoom peaks and
     spectrogram tiles, and make its CVAT task holding the VAD pre-segments as `auto`
@@ -471,11 +473,18 @@ def publish_clip(
     ]
     # Where a requester's file pre-annotates the audio, its segments replace the VAD's.
     autos = [(a, b) for a, b in segments if not any(a < hi and lo < b for lo, hi in covered)]
+    texts = drafting(autos) if drafting and transcription_spec is not None else [""] * len(autos)
     cvat.put_intervals(
         job_id,
-        [{"label_id": label_id, "start": a, "stop": b, "source": "auto"} for a, b in autos]
+        [
+            {
+                "label_id": label_id, "start": a, "stop": b, "source": "auto",
+                "attributes": [{"spec_id": transcription_spec, "value": t}] if t else [],
+            }
+            for (a, b), t in zip(autos, texts, strict=True)
+        ]
         + [{**i, "stop": min(int(i["stop"]), frames)} for i in imported if i["start"] < frames],
-    )
+    )  # fmt: skip
     return Published(key, task_id, job_id, frames, segments)
 
 
@@ -503,6 +512,7 @@ def _make_jobs(
         webhook_id = cvat.ensure_webhook(project_id, ctx.settings.webhook_target(), secret)
         labels = cvat.labels(project_id)
         first = labels[manifest.annotation.labels[0].name]
+        engine = asr.engine_for(ctx.settings)  # machine drafts, when the operator asks
         with transaction(ctx.sessions) as session:
             session.execute(
                 update(escrows)
@@ -528,16 +538,22 @@ def _make_jobs(
             )
             placed, covered = (
                 imports.place(
-                    clip, tmap, pre, details.allow_overlap, gt_spans,
-                    seed_for(address, chain_id) + index,
+                    clip, tmap, pre or {}, details.allow_overlap, gt_spans,
+                    seed_for(address, chain_id) + index, "file" if pre else "auto",
                 )
-                if pre
+                if pre or engine
                 else ([], [])
             )  # fmt: skip
+            drafting = (
+                (lambda spans, pcm=pcm: asr.drafts(engine, pcm, rate, details.language, spans))
+                if engine
+                else None
+            )
             clip_job = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
                 project_id, first.id, vad_params(details),
                 imported=imports.as_intervals(placed, labels, first.name), covered=covered,
+                drafting=drafting, transcription_spec=first.attributes.get(TRANSCRIPTION),
             )  # fmt: skip
             honeypots = [
                 {

@@ -35,6 +35,14 @@ class ExchangeSettings(OracleSettings):
     max_escrow_bytes: int = Field(50 * 1024**3, ge=1, description="media bytes one escrow may list")
     max_file_hours: float = Field(12.0, gt=0, description="longest media file, decoded")
     max_escrow_hours: float = Field(200.0, gt=0, description="most audio in one escrow")
+    asr_engine: str = Field(
+        "none",
+        description="machine drafts of the transcriptions: none, faster-whisper (with "
+        "ASR_MODEL_PATH), or module:factory for an engine of your own",
+    )
+    asr_model_path: str = Field(
+        "", description="a faster-whisper (CTranslate2) model folder; never downloaded"
+    )
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
@@ -42,6 +50,12 @@ class ExchangeSettings(OracleSettings):
             problems.append("CVAT_PASSWORD is a well-known default")
         if not self.human_app_public_key.strip():
             problems.append("HUMAN_APP_PUBLIC_KEY is not set: no worker could sign in")
+        from exchange_oracle.asr import AsrConfigError, engine_for
+
+        try:
+            engine_for(self)  # loads the model once, here rather than mid-build
+        except AsrConfigError as exc:
+            problems.append(str(exc))
         return problems
 
     def webhook_target(self) -> str:

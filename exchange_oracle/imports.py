@@ -96,6 +96,7 @@ class Placed:
     text: str
     label: str
     speaker: str
+    source: str = "file"  # as CVAT keeps it: file (a requester's), auto (a machine draft's)
 
 
 def place(
@@ -105,11 +106,13 @@ def place(
     allow_overlap: bool,
     honeypots: Sequence[GtSpan] = (),
     seed: int = 0,
+    honeypot_source: str = "file",
 ) -> tuple[list[Placed], list[tuple[int, int]]]:
     """(the suggestions on the clip in clip time, the clip spans they cover: VAD
     pre-segments there give way to them). Data pieces get the requester's; honeypot
-    pieces get their answers garbled (`seeded`)."""
-    placed: list[Placed] = seeded(plan, tmap, honeypots, seed)
+    pieces get their answers garbled (`seeded`), with the source the data's suggestions
+    have (`auto` where they are machine drafts)."""
+    placed: list[Placed] = seeded(plan, tmap, honeypots, seed, honeypot_source)
     covered: list[tuple[int, int]] = [
         (w.clip_start_ms, w.clip_end_ms)
         for p, w in zip(plan.pieces, tmap.pieces, strict=True)
@@ -139,7 +142,9 @@ EDGE_JITTER_MS = 150
 DROP, SWAP = 0.15, 0.2  # chances per word of leaving it out, or changing it
 
 
-def seeded(plan: ClipPlan, tmap: TimeMap, spans: Sequence[GtSpan], seed: int) -> list[Placed]:
+def seeded(
+    plan: ClipPlan, tmap: TimeMap, spans: Sequence[GtSpan], seed: int, source: str = "file"
+) -> list[Placed]:
     """A suggestion for every ground-truth cue of the clip's honeypots, as a requester's
     would look: the answer with words dropped or changed (never none), edges moved up to
     EDGE_JITTER_MS. Seeded by the escrow and the clip, so a rebuild makes the same."""
@@ -161,7 +166,8 @@ def seeded(plan: ClipPlan, tmap: TimeMap, spans: Sequence[GtSpan], seed: int) ->
             hi = min(where.clip_end_ms, end + 1 + rng.randint(-EDGE_JITTER_MS, EDGE_JITTER_MS))
             if hi - lo >= MIN_PIECE_MS:
                 text = garble(cue.text, vocabulary, rng)
-                out.append(Placed(lo, hi, text, cue.label, cue.attributes.get(SPEAKER, "")))
+                speaker = cue.attributes.get(SPEAKER, "")
+                out.append(Placed(lo, hi, text, cue.label, speaker, source))
     return out
 
 
@@ -186,7 +192,7 @@ def garble(text: str, vocabulary: Sequence[str], rng: random.Random) -> str:
 def as_intervals(
     placed: Sequence[Placed], labels: dict[str, LabelSpec], default: str
 ) -> list[dict[str, Any]]:
-    """CVAT intervals (source `file`): the suggestion's label when the job has it, else
+    """CVAT intervals (the suggestion's source): its label when the job has it, else
     `default`; its text as the transcription and its speaker as the `speaker` attribute
     where the label has them."""
     out = []
@@ -198,7 +204,7 @@ def as_intervals(
                 "label_id": spec.id,
                 "start": p.start_ms,
                 "stop": p.end_ms,
-                "source": "file",
+                "source": p.source,
                 "attributes": [
                     {"spec_id": spec.attributes[name], "value": value}
                     for name, value in values.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,40 @@ def test_a_broken_pre_annotation_fails_the_escrow_naming_the_file(
         (sent,) = s.execute(select(events.outbox)).all()
         assert s.execute(select(jobs)).all() == []
     assert "talk0.srt" in json.loads(sent.body)["event_data"]["reason"]
+
+
+def test_machine_drafts_go_on_the_data_and_honeypots_get_garbled_answers(
+    world: dict[str, Any], job_data: JobData
+) -> None:
+    """ASR_ENGINE: the VAD pre-segments of the data get drafts (source auto), and the
+    honeypots get their answers garbled with the same source, so they look alike."""
+    ctx: BuildContext = world["ctx"]
+    drafting = replace(
+        ctx, settings=ctx.settings.model_copy(update={"asr_engine": "sandbox.asr_fake:engine"})
+    )
+    launched = launch(world["requester"], manifest(), Decimal(10), job_data.root)
+    assert build_escrow(drafting, 1338, launched.escrow_address) >= 1
+    answers = {s.text for s in job_data.truth["gt.wav"]}
+    kinds = {"draft": 0, "garbled": 0}
+    cvat = ctx.cvat()
+    with ctx.sessions() as s:
+        rows = s.execute(
+            select(jobs, escrows.c.cvat_project_id).join(escrows, escrows.c.id == jobs.c.escrow_id)
+        ).all()
+    try:
+        for row in rows:
+            tmap = TimeMap.from_dict(row.time_map)
+            for seg in annotations_of(cvat, row.cvat_project_id, row):
+                assert seg.source == "auto"  # drafts and honeypot answers alike
+                where = tmap.place(round(seg.start * 1000), round(seg.end * 1000))
+                if where is not None and where.source == "gt.wav":
+                    assert not seg.transcription.startswith("machine draft")
+                    assert seg.transcription not in answers
+                    kinds["garbled"] += 1
+                else:
+                    length = round((seg.end - seg.start) * 1000)
+                    assert seg.transcription == f"machine draft of {length} ms"
+                    kinds["draft"] += 1
+    finally:
+        cvat.close()
+    assert kinds["draft"] and kinds["garbled"]
