@@ -184,6 +184,9 @@ class Details(_Strict):
         default_factory=lambda: {"train": 0.8, "dev": 0.1, "test": 0.1}
     )
     practice: Practice = Practice()  # used when the ground truth marks practice spans
+    # Ours: languages a segment may be in, for multilingual audio (each segment gets a
+    # `language` attribute, defaulting to `language`); empty: the whole job is `language`.
+    languages: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +251,9 @@ class Details(_Strict):
         return value
 
 
+LANGUAGE = "language"  # the per-segment language attribute (details.languages)
+
+
 class Annotation(_Strict):
     description: str = ""
     user_guide_url: str = ""
@@ -256,6 +262,37 @@ class Annotation(_Strict):
     validation: Validation
     qualifications: list[str] = Field(default_factory=list)
     details: Details = Details()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_languages(cls, data: Any) -> Any:
+        """`details.languages` as a `language` attribute of every transcription label (not
+        required; the job's language is its default), unless the requester defined one."""
+        if not isinstance(data, dict) or not isinstance(data.get("details"), dict):
+            return data
+        details = data["details"]
+        languages = details.get("languages")
+        shared = list(data.get("shared_attributes") or [])
+        if not isinstance(languages, list) or not languages:
+            return data
+        if any(isinstance(a, dict) and a.get("name") == LANGUAGE for a in shared):
+            return data
+        default = str(details.get("language") or "en")
+        values = list(dict.fromkeys([default, *map(str, languages)]))
+        shared.append(
+            {"name": LANGUAGE, "type": "select", "values": values, "default_value": default,
+             "required": False}
+        )  # fmt: skip
+        labels = [
+            {**lb, "attributes": [*lb["attributes"], LANGUAGE]}
+            if isinstance(lb, dict)
+            and lb.get("attributes") is not None
+            and lb.get("transcription", True)
+            and LANGUAGE not in lb["attributes"]
+            else lb
+            for lb in data.get("labels") or []
+        ]
+        return {**data, "shared_attributes": shared, "labels": labels}
 
     @field_validator("user_guide_url")
     @classmethod

@@ -145,3 +145,16 @@ def test_encrypted_manifests_decrypt_with_the_oracle_key() -> None:
         parse_manifest(message, pgp_decryptor(str(theirs)))
     with pytest.raises(ManifestError, match="no PGP key"):
         parse_manifest(message)
+
+
+def test_per_segment_languages_become_a_language_attribute() -> None:
+    doc = copy.deepcopy(GOOD)
+    doc["annotation"]["details"]["languages"] = ["fr", "ar"]
+    doc["annotation"]["labels"] = [{"name": "speech", "attributes": ["gender"]}, "noise"]
+    parsed = parse_manifest(json.dumps(doc)).annotation
+    (language,) = [a for a in parsed.shared_attributes if a.name == "language"]
+    assert language.values == ["en", "fr", "ar"] and language.default_value == "en"
+    assert not language.required
+    assert list(parsed.attributes_of(parsed.labels[0])) == ["gender", "language"]
+    again = parse_manifest(json.dumps({**doc, "annotation": parsed.model_dump(mode="json")}))
+    assert [a.name for a in again.annotation.shared_attributes].count("language") == 1

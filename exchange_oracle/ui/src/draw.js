@@ -60,10 +60,13 @@ export function drawRegions() {
     live.add(seg.key)
     const selected = seg.key === state.selected
     const color = `${colorOf(seg.label)}${selected ? '55' : '26'}`
-    const signature = `${seg.start}:${seg.end}:${color}:${seg.label}`
+    const signature = `${seg.start}:${seg.end}:${color}:${seg.label}:${!!seg.locked}`
     const region = shown.get(seg.key)
     if (region && drawnRegions.get(seg.key) === signature) continue
-    const params = { start: seg.start / 1000, end: seg.end / 1000, color, content: seg.label || '?' }
+    const params = {
+      start: seg.start / 1000, end: seg.end / 1000, color, content: `${seg.locked ? '🔒 ' : ''}${seg.label || '?'}`,
+      drag: !seg.locked, resize: !seg.locked,
+    }
     if (region) region.setOptions(params)
     else regions.addRegion({ id: seg.key, minLength: 0.01, ...params })
     drawnRegions.set(seg.key, signature)
@@ -99,7 +102,7 @@ export function drawList() {
   const orderKey = order.map((seg) => seg.key).join(',')
   const rows = order.map((seg) => {
     const issues = problems.get(seg.key)
-    const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|'), sourceOf(seg)].join('\u0000')
+    const signature = [seg.start, seg.end, seg.label, seg.transcription, seg.key === state.selected, issues?.join('|'), sourceOf(seg), !!seg.locked].join('\u0000')
     const known = drawnRows.get(seg.key)
     if (known?.signature === signature) return known.item
     const item = known?.item || document.createElement('li')
@@ -135,13 +138,17 @@ export function listButton(seg, issues) {
   text.dir = 'auto'
   text.textContent = seg.transcription || (labelOf(seg.label)?.transcription ? '(no transcription)' : seg.label)
   button.append(swatch, time, text)
-  if (sourceOf(seg) === 'file') {
-    const tag = document.createElement('span')
-    tag.className = 'tag suggested'
-    tag.textContent = 'suggested'
-    tag.title = "From the requester's existing annotations: keep it as it is, or correct it"
-    button.append(tag)
+  const tag = (kind, text, title) => {
+    const span = document.createElement('span')
+    span.className = `tag ${kind}`
+    span.textContent = text
+    span.title = title
+    button.append(span)
   }
+  const source = sourceOf(seg)
+  if (source === 'file') tag('suggested', 'suggested', "From the requester's existing annotations: keep it as it is, or correct it")
+  else if (source === 'auto' && seg.transcription) tag('draft', 'draft', 'A machine draft: correct what you hear')
+  if (seg.locked) tag('locked', '🔒', 'Locked: K unlocks it')
   button.addEventListener('click', () => select(seg.key))
   return button
 }
@@ -165,6 +172,11 @@ export function drawEditor() {
   setValue($('#seg-label'), seg.label || '')
   const text = $('#seg-text')
   setValue(text, seg.transcription)
+  text.lang = seg.attributes.language || state.info.language // per-segment language, when the job has them
+  for (const input of form.querySelectorAll('input, select, textarea')) {
+    if (input.tagName === 'SELECT') input.disabled = !!seg.locked
+    else input.readOnly = !!seg.locked
+  }
   const needsText = !!labelOf(seg.label)?.transcription
   text.disabled = !needsText && !seg.transcription
   text.placeholder = needsText ? 'Type what is said' : 'This label needs no transcription'

@@ -2,8 +2,8 @@
 // keys back to the page.
 import { refuseStatus } from './api.js'
 import { $, NUDGE_MS, byKey, clipMs, clock, colorOf, flash, nowMs, seek, sorted, state } from './core.js'
-import { isDirty, save, submit } from './save.js'
-import { commit, deleteSelected, extendFromPrevious, markAtPlayhead, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setAttributeByNumber, setEdge, setLabel, splitSelected, undo } from './segments.js'
+import { isDirty, save, saveNow, submit } from './save.js'
+import { commit, deleteSelected, duplicateSelected, extendFromPrevious, markAtPlayhead, mergeSelected, newSegmentAtPlayhead, redo, select, selectNeighbour, setAttributeByNumber, setEdge, setLabel, splitSelected, toggleLock, undo } from './segments.js'
 import { toggleSpectrogram } from './spectrogram.js'
 import { applyZoom, regions, ws } from './wave.js'
 
@@ -163,6 +163,8 @@ export function onKey(e) {
     l: () => ($('#loop').checked = !$('#loop').checked),
     g: () => ($('#snap').checked = !$('#snap').checked),
     v: () => toggleSpectrogram(),
+    k: toggleLock,
+    d: duplicateSelected,
     '+': () => stepInput('#zoom', 10),
     '=': () => stepInput('#zoom', 10),
     '-': () => stepInput('#zoom', -10),
@@ -226,14 +228,31 @@ export function buildLabelBar() {
   })
 }
 
+const EXPIRY_WARN_MS = 3 * 60_000
+const EXPIRY_SAVE_MS = 10_000
+
+// The time left; a warning three minutes before the end, and whatever is unsaved saved
+// ten seconds before it, so nothing is lost when the page turns read-only.
 export function showExpiry() {
   const ends = Date.parse(state.info.expires_at)
-  const tick = () => {
+  let warned = false
+  let saved = false
+  const tick = async () => {
     const left = ends - Date.now()
     if (left <= 0) return refuseStatus('expired', state.info.expires_at)
+    if (left <= EXPIRY_WARN_MS && !warned) {
+      warned = true
+      $('#expires').classList.add('ending')
+      flash(`This assignment ends in ${Math.max(1, Math.round(left / 60_000))} min: submit before then. Your work is saved as you go.`, { stay: true })
+    }
+    if (left <= EXPIRY_SAVE_MS && !saved) {
+      saved = true
+      await saveNow().catch(() => false)
+    }
     const minutes = Math.floor(left / 60_000)
-    $('#expires').textContent = `${minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`} left`
-    setTimeout(tick, Math.min(30_000, left))
+    $('#expires').textContent = left < 60_000 ? `${Math.ceil(left / 1000)} s left` : `${minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`} left`
+    const next = [left - EXPIRY_WARN_MS, left - EXPIRY_SAVE_MS, left].filter((ms) => ms > 0)
+    setTimeout(tick, Math.min(left < 60_000 ? 1000 : 30_000, ...next))
   }
   tick()
 }

@@ -74,9 +74,31 @@ export function snapMs(ms) {
   return best
 }
 
+export const lockRefusal = (seg) =>
+  seg.locked ? `The segment ${clock(seg.start)}–${clock(seg.end)} is locked: K unlocks it.` : null
+
 export function place(seg, start, end) {
   const moved = { ...seg, start: Math.round(start), end: Math.round(end) }
-  return boundsRefusal(moved) || overlapRefusal(moved) || ((seg.start = moved.start), (seg.end = moved.end), null)
+  return lockRefusal(seg) || boundsRefusal(moved) || overlapRefusal(moved) || ((seg.start = moved.start), (seg.end = moved.end), null)
+}
+
+// Lock (CVAT's too): a locked segment cannot be moved, resized, edited or deleted until
+// unlocked. It is the page's, not saved: it guards against slips while working around it.
+export function toggleLock() {
+  const seg = byKey(state.selected)
+  if (!seg) return
+  seg.locked = !seg.locked
+  render()
+  flash(seg.locked ? 'Locked: it cannot be changed until K unlocks it.' : 'Unlocked.')
+}
+
+// A copy of the selected segment at the same times (for two speakers at once, where the
+// job allows overlaps), selected, with the same label, text and attributes.
+export function duplicateSelected() {
+  const seg = byKey(state.selected)
+  if (!seg) return
+  const copy = { ...seg, key: newKey('n'), attributes: { ...seg.attributes }, locked: false, source: 'manual', origin: undefined }
+  commit(() => overlapRefusal(copy) || (state.segs.push(copy), (state.selected = copy.key), null))
 }
 
 export function addSegment(start, end) {
@@ -141,6 +163,7 @@ export function setAttributeByNumber(n) {
   const attribute = seg && labelOf(seg.label)?.attributes.find((a) => a.values.length)
   const value = attribute?.values[n - 1]
   if (!value) return
+  if (seg.locked) return flash(lockRefusal(seg))
   commit(() => {
     seg.attributes[attribute.name] = value
     return null
@@ -193,6 +216,7 @@ export function deleteSelected() {
   const index = order.findIndex((seg) => seg.key === state.selected)
   if (index < 0) return
   const gone = order[index]
+  if (gone.locked) return flash(lockRefusal(gone))
   const done = commit(() => {
     state.segs = state.segs.filter((seg) => seg.key !== state.selected)
     const neighbour = order[index + 1] || order[index - 1]
@@ -232,8 +256,5 @@ export function setLabel(name) {
   state.defaultLabel = name
   const seg = byKey(state.selected)
   if (!seg) return render()
-  commit(() => {
-    seg.label = name
-    return null
-  })
+  commit(() => lockRefusal(seg) || ((seg.label = name), null))
 }
