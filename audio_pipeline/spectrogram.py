@@ -2,7 +2,8 @@
 so the browser never decodes or transforms audio.
 
 The clip's 16 kHz mono audio goes through a short-time Fourier transform (25 ms Hann
-windows, one column every 10 ms, so 100 columns a second), power in dB relative to full
+windows, one column every 10 ms, so 100 columns a second, and a coarser level at 20 for
+a zoomed-out view: LEVELS), power in dB relative to full
 scale, mapped from -100..-20 dBFS onto 256 colours of a dark-to-bright palette, with the
 frequency axis (0 to half the rate) on `rows` rows, low frequencies at the bottom. Tiles
 are PNG images `tile_px` columns wide (the last one narrower): a two-hour clip is 704 of
@@ -21,6 +22,7 @@ from PIL import Image
 from audio_pipeline.errors import InvalidParameterError
 
 COLUMNS_PER_S = 100
+LEVELS = (20, 100)  # columns per second: zoomed out, and close up
 TILE_PX = 1024
 ROWS = 128
 WINDOW_S = 0.025
@@ -68,21 +70,33 @@ def _palette() -> list[int]:
 PALETTE = _palette()
 
 
-def layout(samples: int, rate: int, rows: int = ROWS, tile_px: int = TILE_PX) -> SpectrogramLayout:
-    columns = max(1, -(-samples * COLUMNS_PER_S // rate))
-    return SpectrogramLayout(COLUMNS_PER_S, tile_px, -(-columns // tile_px), rows, rate // 2)
+def layout(
+    samples: int,
+    rate: int,
+    rows: int = ROWS,
+    tile_px: int = TILE_PX,
+    columns_per_s: int = COLUMNS_PER_S,
+) -> SpectrogramLayout:
+    columns = max(1, -(-samples * columns_per_s // rate))
+    return SpectrogramLayout(columns_per_s, tile_px, -(-columns // tile_px), rows, rate // 2)
 
 
 def spectrogram_tiles(
-    pcm: np.ndarray, rate: int, rows: int = ROWS, tile_px: int = TILE_PX
+    pcm: np.ndarray,
+    rate: int,
+    rows: int = ROWS,
+    tile_px: int = TILE_PX,
+    columns_per_s: int = COLUMNS_PER_S,
 ) -> Iterator[tuple[int, bytes]]:
     """(tile index, PNG bytes) for int16 mono `pcm`, one tile at a time (memory stays at
     one tile's transform, whatever the clip's length)."""
-    if rate % COLUMNS_PER_S:
-        raise InvalidParameterError(f"spectrograms need a rate divisible by 100, not {rate}")
+    if rate % columns_per_s:
+        raise InvalidParameterError(
+            f"spectrograms need a rate divisible by {columns_per_s}, not {rate}"
+        )
     if pcm.ndim != 1:
         raise InvalidParameterError("spectrograms are made of mono audio")
-    hop = rate // COLUMNS_PER_S
+    hop = rate // columns_per_s
     window = int(rate * WINDOW_S)
     n_fft = 1 << (window - 1).bit_length()
     hann = np.hanning(window).astype(np.float32)
@@ -92,7 +106,7 @@ def spectrogram_tiles(
     if not 1 <= rows <= bins:
         raise InvalidParameterError(f"{rows} rows: a spectrogram at {rate} Hz has 1..{bins}")
     edges = np.linspace(0, bins, rows + 1).astype(int)
-    spec = layout(len(pcm), rate, rows, tile_px)
+    spec = layout(len(pcm), rate, rows, tile_px, columns_per_s)
     padded = np.concatenate(
         (np.zeros(window // 2, np.int16), pcm.astype(np.int16), np.zeros(window, np.int16))
     )

@@ -126,6 +126,7 @@ def _measure(sync_playwright: object, page_url: str) -> None:
             )
             segments = page.locator("#segments li").count()
             context.close()
+        per_utterance = _keystrokes(browser, page_url)
         browser.close()
     print(f"pre-segments on the page: {segments}")
     median = statistics.median(ready)
@@ -135,6 +136,33 @@ def _measure(sync_playwright: object, page_url: str) -> None:
           + ", ".join(f"{k} {v:.0f}" for k, v in sorted(steps[ready.index(median)].items(),
                                                        key=lambda kv: kv[1])))  # fmt: skip
     print(f"key press -> next frame once ready: median {statistics.median(keys):.0f} ms")
+    print(f"transcribing {TYPED} pre-segments with the keyboard alone: {per_utterance:.2f} "
+          "keys per utterance beyond its text (goal <= 1; no mouse)")  # fmt: skip
+
+
+TYPED = 20
+
+
+def _keystrokes(browser: object, page_url: str) -> float:
+    """Keys pressed beyond the text itself to transcribe the first TYPED pre-segments in
+    transcription mode (Enter goes to the next segment and plays it)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(page_url)
+    page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+    keys = 0
+    page.keyboard.press("ArrowDown")  # the first segment
+    page.keyboard.press("Enter")  # into its transcription, playing
+    keys += 2
+    for n in range(TYPED):
+        page.keyboard.type(f"utterance {n}")
+        if n + 1 < TYPED:
+            page.keyboard.press("Enter")
+            keys += 1
+    typed = page.locator("#segments li").nth(TYPED - 1).inner_text()
+    context.close()
+    assert f"utterance {TYPED - 1}" in typed, typed
+    return keys / TYPED
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from audio_pipeline.clips import DEFAULT_CLIP_RATE
 from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.segments import Segment
-from audio_pipeline.spectrogram import SpectrogramLayout, layout
+from audio_pipeline.spectrogram import COLUMNS_PER_S, LEVELS, SpectrogramLayout, layout
 from audio_pipeline.validation import Interval, check_annotations, summarize
 from exchange_oracle.annotate_page import clip_response, signed_audio_path
 from exchange_oracle.assignments import for_the_worker
@@ -72,8 +72,30 @@ class CheckOut(BaseModel):
     problems: list[ProblemOut]
 
 
-def spectrogram_layout(duration_ms: int) -> SpectrogramLayout:
-    return layout(duration_ms * DEFAULT_CLIP_RATE // 1000, DEFAULT_CLIP_RATE)
+def spectrogram_layout(duration_ms: int, level: int = COLUMNS_PER_S) -> SpectrogramLayout:
+    return layout(duration_ms * DEFAULT_CLIP_RATE // 1000, DEFAULT_CLIP_RATE, columns_per_s=level)
+
+
+def spectrogram_info(duration_ms: int) -> dict[str, Any]:
+    """The close-up level's layout, and the tile count of every level."""
+    levels = [spectrogram_layout(duration_ms, level) for level in LEVELS]
+    return {
+        **spectrogram_layout(duration_ms).to_dict(),
+        "levels": [{"columns_per_s": x.columns_per_s, "tiles": x.tiles} for x in levels],
+    }
+
+
+def spectrogram_tile(ctx: Any, folder: str, duration_ms: int, tile: int, level: int) -> Response:
+    """One tile of a clip's spectrogram (`folder` is where its tiles are)."""
+    if level not in LEVELS:
+        raise HTTPException(400, f"level must be one of {list(LEVELS)} columns per second")
+    if not 0 <= tile < spectrogram_layout(duration_ms, level).tiles:
+        raise HTTPException(404, f"the clip has no spectrogram tile {tile} at level {level}")
+    try:
+        png = ctx.storage.get(ctx.settings.storage_bucket, tile_key(folder, tile, level))
+    except StorageError:  # a clip packed before spectrograms (or this level) were made
+        raise HTTPException(404, "this clip has no spectrogram") from None
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 def job_info(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -173,21 +195,14 @@ def annotation_routes(
         response_class=Response,
     )
     def assignment_spectrogram(
-        assignment_id: str, tile: int, token: Annotated[TokenClaims, Depends(wallet_of)]
+        assignment_id: str,
+        tile: int,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        level: int = COLUMNS_PER_S,
     ) -> Response:
         row = owned(token.wallet_address or "", assignment_id)
-        if not 0 <= tile < spectrogram_layout(row.duration_ms).tiles:
-            raise HTTPException(404, f"the clip has no spectrogram tile {tile}")
-        ctx = context()
-        base = f"{row.escrow_address}@{row.chain_id}"
-        _, tiles = clip_views(base, row.clip_index)
-        try:
-            png = ctx.storage.get(ctx.settings.storage_bucket, tile_key(tiles, tile))
-        except StorageError:  # a clip packed before spectrograms were made
-            raise HTTPException(404, "this clip has no spectrogram") from None
-        return Response(
-            png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-        )
+        _, tiles = clip_views(f"{row.escrow_address}@{row.chain_id}", row.clip_index)
+        return spectrogram_tile(context(), tiles, row.duration_ms, tile, level)
 
     @router.post(
         "/assignment/{assignment_id}/check",
@@ -225,7 +240,7 @@ def annotation_routes(
             "expires_at": row.expires_at,
             "audio_url": signed_audio_path(row.webhook_secret or "", assignment_id, row.expires_at),
             "peaks_zooms": list(DEFAULT_ZOOMS),
-            "spectrogram": spectrogram_layout(row.duration_ms).to_dict(),
+            "spectrogram": spectrogram_info(row.duration_ms),
             "clip_ms": row.duration_ms,
             # null: no practice clip in this escrow; else where the worker stands with it
             "practice": practice_standing(row),

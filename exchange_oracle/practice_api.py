@@ -14,18 +14,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
+from audio_pipeline.spectrogram import COLUMNS_PER_S
 from audio_pipeline.validation import Interval
 from exchange_oracle import practice
-from exchange_oracle.annotate_api import SegmentIn, job_info, spectrogram_layout
+from exchange_oracle.annotate_api import SegmentIn, job_info, spectrogram_info, spectrogram_tile
 from exchange_oracle.annotate_page import signed_audio_path
 from exchange_oracle.assignments import AssignmentRefused, resign
 from exchange_oracle.db import escrows, practice_results
 from exchange_oracle.practice import settings_of, standing
-from exchange_oracle.views import peaks_key, practice_views, tile_key
+from exchange_oracle.views import peaks_key, practice_views
 from oracle_core.auth import TokenClaims
 from oracle_core.ground_truth import read_gt
 from oracle_core.manifest import Manifest
-from oracle_core.storage import StorageError
 
 
 class PracticeIn(BaseModel):
@@ -62,7 +62,7 @@ def practice_routes(
                 row.webhook_secret or "", assignment_id, row.expires_at, practice=True
             ),
             "peaks_zooms": list(DEFAULT_ZOOMS),
-            "spectrogram": spectrogram_layout(clip["duration_ms"]).to_dict(),
+            "spectrogram": spectrogram_info(clip["duration_ms"]),
             "clip_ms": clip["duration_ms"],
             "pre_segments": clip["pre_segments"],
             "segments": [
@@ -102,18 +102,14 @@ def practice_routes(
         response_class=Response,
     )
     def practice_spectrogram(
-        assignment_id: str, tile: int, token: Annotated[TokenClaims, Depends(wallet_of)]
+        assignment_id: str,
+        tile: int,
+        token: Annotated[TokenClaims, Depends(wallet_of)],
+        level: int = COLUMNS_PER_S,
     ) -> Response:
         row, clip = drill(token, assignment_id)
-        if not 0 <= tile < spectrogram_layout(clip["duration_ms"]).tiles:
-            raise HTTPException(404, f"the practice clip has no spectrogram tile {tile}")
-        ctx = context()
         _, tiles = practice_views(f"{row.escrow_address}@{row.chain_id}")
-        try:
-            png = ctx.storage.get(ctx.settings.storage_bucket, tile_key(tiles, tile))
-        except StorageError:
-            raise HTTPException(404, "the practice clip has no spectrogram") from None
-        return Response(png, media_type="image/png")
+        return spectrogram_tile(context(), tiles, clip["duration_ms"], tile, level)
 
     @router.post(
         "/assignment/{assignment_id}/practice/submit",

@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 from audio_pipeline import compute_peaks
-from audio_pipeline.spectrogram import spectrogram_tiles
+from audio_pipeline.spectrogram import COLUMNS_PER_S, LEVELS, spectrogram_tiles
 from oracle_core.storage import ObjectStorage
 
 
@@ -16,8 +16,10 @@ def peaks_key(folder: str, zoom: int) -> str:
     return f"{folder}-{zoom}.json"
 
 
-def tile_key(folder: str, tile: int) -> str:
-    return f"{folder}/{tile:05d}.png"
+def tile_key(folder: str, tile: int, level: int = COLUMNS_PER_S) -> str:
+    """The close-up level keeps its first layout's keys; others sit in a folder each."""
+    where = folder if level == COLUMNS_PER_S else f"{folder}/{level}"
+    return f"{where}/{tile:05d}.png"
 
 
 def clip_views(base: str, index: int) -> tuple[str, str]:
@@ -40,5 +42,6 @@ def publish_views(
         storage.put(
             bucket, peaks_key(peaks_prefix, zoom), buf.getvalue().encode(), "application/json"
         )
-    for tile, png in spectrogram_tiles(pcm, rate):
-        storage.put(bucket, tile_key(tiles, tile), png, "image/png")
+    for level in LEVELS:
+        for tile, png in spectrogram_tiles(pcm, rate, columns_per_s=level):
+            storage.put(bucket, tile_key(tiles, tile, level), png, "image/png")

@@ -43,6 +43,12 @@ def test_tiles_are_the_workers_own_and_say_where_the_speech_is(world: dict[str, 
     inside = levels[first[0] // 10 : first[1] // 10]
     assert sum(inside) / len(inside) > 4 * (sum(levels[:20]) / 20 + 1)
     assert httpx.get(f"{url}/spectrogram/{spec['tiles']}", headers=me).status_code == 404
+    # The zoomed-out level: a fifth of the columns.
+    assert [lv["columns_per_s"] for lv in spec["levels"]] == [20, 100]
+    coarse = httpx.get(f"{url}/spectrogram/0?level=20", headers=me)
+    assert coarse.status_code == 200
+    assert Image.open(io.BytesIO(coarse.content)).width == -(-image.width // 5)
+    assert httpx.get(f"{url}/spectrogram/0?level=7", headers=me).status_code == 400
     other = world["issuer"].issue(account(641).address)
     foreign = httpx.get(f"{url}/spectrogram/0", headers={"Authorization": f"Bearer {other}"})
     assert foreign.status_code in (403, 404)
