@@ -85,6 +85,17 @@ def spectrogram_info(duration_ms: int) -> dict[str, Any]:
     }
 
 
+def peaks_response(ctx: Any, prefix: str, zoom: int) -> Response:
+    """A clip's peaks at one zoom level (`prefix` is where its peaks are)."""
+    if zoom not in DEFAULT_ZOOMS:
+        raise HTTPException(400, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
+    return Response(
+        ctx.storage.get(ctx.settings.storage_bucket, peaks_key(prefix, zoom)),
+        media_type="application/json",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
 def spectrogram_tile(ctx: Any, folder: str, duration_ms: int, tile: int, level: int) -> Response:
     """One tile of a clip's spectrogram (`folder` is where its tiles are)."""
     if level not in LEVELS:
@@ -176,17 +187,9 @@ def annotation_routes(
     def assignment_peaks(
         assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)], zoom: int = 20
     ) -> Response:
-        if zoom not in DEFAULT_ZOOMS:
-            raise HTTPException(400, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
         row = owned(token.wallet_address or "", assignment_id)
-        ctx = context()
         prefix, _ = clip_views(f"{row.escrow_address}@{row.chain_id}", row.clip_index)
-        key = peaks_key(prefix, zoom)
-        return Response(
-            ctx.storage.get(ctx.settings.storage_bucket, key),
-            media_type="application/json",
-            headers={"Cache-Control": "private, max-age=3600"},
-        )
+        return peaks_response(context(), prefix, zoom)
 
     @router.get(
         "/assignment/{assignment_id}/spectrogram/{tile}",

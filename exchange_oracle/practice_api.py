@@ -17,12 +17,18 @@ from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.spectrogram import COLUMNS_PER_S
 from audio_pipeline.validation import Interval
 from exchange_oracle import practice
-from exchange_oracle.annotate_api import SegmentIn, job_info, spectrogram_info, spectrogram_tile
+from exchange_oracle.annotate_api import (
+    SegmentIn,
+    job_info,
+    peaks_response,
+    spectrogram_info,
+    spectrogram_tile,
+)
 from exchange_oracle.annotate_page import signed_audio_path
 from exchange_oracle.assignments import AssignmentRefused, resign
 from exchange_oracle.db import escrows, practice_results
 from exchange_oracle.practice import settings_of, standing
-from exchange_oracle.views import peaks_key, practice_views
+from exchange_oracle.views import practice_views
 from oracle_core.auth import TokenClaims
 from oracle_core.ground_truth import read_gt
 from oracle_core.manifest import Manifest
@@ -88,13 +94,9 @@ def practice_routes(
     def practice_peaks(
         assignment_id: str, token: Annotated[TokenClaims, Depends(wallet_of)], zoom: int = 20
     ) -> Response:
-        if zoom not in DEFAULT_ZOOMS:
-            raise HTTPException(400, f"zoom must be one of {list(DEFAULT_ZOOMS)} pixels per second")
         row, _ = drill(token, assignment_id)
-        ctx = context()
-        peaks, _ = practice_views(f"{row.escrow_address}@{row.chain_id}")
-        body = ctx.storage.get(ctx.settings.storage_bucket, peaks_key(peaks, zoom))
-        return Response(body, media_type="application/json")
+        prefix, _ = practice_views(f"{row.escrow_address}@{row.chain_id}")
+        return peaks_response(context(), prefix, zoom)
 
     @router.get(
         "/assignment/{assignment_id}/practice/spectrogram/{tile}",

@@ -10,12 +10,14 @@ import re
 import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from audio_pipeline.clips import encode_audio
 from audio_pipeline.decode import AudioSource, PcmReader
 from audio_pipeline.errors import InvalidParameterError
 from audio_pipeline.normalize import spell_numbers
@@ -323,6 +325,28 @@ def iter_cuts(
                 f"{name}: the segment at {segments[first].start_ms}-{segments[first].end_ms} "
                 f"ms ends after the audio ({round(pos / per_ms)} ms)"
             )
+
+
+ENCODERS = 2  # threads: the codecs (LAME, libsndfile) release the GIL while they work
+AHEAD = 8  # segments decoded but not yet written, at most
+
+
+def iter_encoded(
+    segments: Sequence[ExportSegment], open_audio: OpenAudio, rate: int, kind: str
+) -> Iterator[tuple[int, bytes]]:
+    """`iter_cuts`, each segment encoded as `kind` (wav, flac, mp3, ogg) on ENCODERS
+    threads while the next ones decode; in the same order, with at most AHEAD in flight,
+    so memory stays flat and the output is the same on every run."""
+    with ThreadPoolExecutor(ENCODERS) as pool:
+        flight: deque[tuple[int, Future[bytes]]] = deque()
+        for i, pcm in iter_cuts(segments, open_audio, rate):
+            flight.append((i, pool.submit(encode_audio, pcm, rate, kind)))
+            if len(flight) >= AHEAD:
+                j, done = flight.popleft()
+                yield j, done.result()
+        while flight:
+            j, done = flight.popleft()
+            yield j, done.result()
 
 
 def _joined(parts: list[np.ndarray], length: int) -> np.ndarray:

@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     SPLITS,
     Exported,
@@ -18,7 +17,7 @@ from audio_pipeline.exports.common import (
     ExportSegment,
     OpenAudio,
     empty_splits_note,
-    iter_cuts,
+    iter_encoded,
     language_of,
     segment_language,
     split_within,
@@ -77,11 +76,11 @@ def common_voice(
     split_of = split_within(segments, options.ratios, folder)
     rows: dict[tuple[str, str], list[list[object]]] = defaultdict(list)
     durations: dict[str, list[list[object]]] = defaultdict(list)
-    for i, pcm in iter_cuts(segments, open_audio, 48_000):
+    for i, data in iter_encoded(segments, open_audio, 48_000, "mp3"):
         seg = segments[i]
         locale = cv_locale(segment_language(seg, options))
         name = f"common_voice_{locale}_{i + 1:08d}.mp3"
-        out.write(f"{locale}/clips/{name}", encode_audio(pcm, 48_000, "mp3"))
+        out.write(f"{locale}/clips/{name}", data)
         sentence = unquoted_field(seg.transcription)
         row = [
             hashlib.sha256(seg.speaker.encode()).hexdigest(), name,

@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     Exported,
     ExportOptions,
@@ -18,7 +17,7 @@ from audio_pipeline.exports.common import (
     ascii_words,
     empty_splits_note,
     english_only,
-    iter_cuts,
+    iter_encoded,
     split_by_speaker,
     with_text,
 )
@@ -50,11 +49,11 @@ def librispeech(
     lines: dict[str, list[str]] = defaultdict(list)
     seconds: dict[int, float] = defaultdict(float)  # per speaker
     chapter_s: dict[int, float] = defaultdict(float)
-    for i, pcm in iter_cuts(segments, open_audio, 16_000):
+    for i, data in iter_encoded(segments, open_audio, 16_000, "flac"):
         seg = segments[i]
         reader, chapter, _ = uids[i].split("-")
         folder = f"{SUBSETS[splits[seg.speaker]]}/{reader}/{chapter}"
-        out.write(f"{folder}/{uids[i]}.flac", encode_audio(pcm, 16_000, "flac"))
+        out.write(f"{folder}/{uids[i]}.flac", data)
         lines[folder].append(f"{uids[i]} {libri_text(seg.transcription)}")
         seconds[int(reader)] += seg.seconds
         chapter_s[int(chapter)] += seg.seconds

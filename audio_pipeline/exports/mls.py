@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     SPLITS,
     Exported,
@@ -16,7 +15,7 @@ from audio_pipeline.exports.common import (
     ExportSegment,
     OpenAudio,
     empty_splits_note,
-    iter_cuts,
+    iter_encoded,
     language_of,
     segment_language,
     split_within,
@@ -55,14 +54,12 @@ def mls(
     lines: dict[tuple[str, str], list[str]] = defaultdict(list)
     meta: dict[str, dict[int, str]] = defaultdict(dict)
     minutes: dict[tuple[str, int], float] = defaultdict(float)
-    for i, pcm in iter_cuts(segments, open_audio, 16_000):
+    for i, data in iter_encoded(segments, open_audio, 16_000, "flac"):
         seg = segments[i]
         where = folder(seg)
         split = split_of(seg)
         spk, book, _ = uids[i].split("_")
-        out.write(
-            f"{where}/{split}/audio/{spk}/{book}/{uids[i]}.flac", encode_audio(pcm, 16_000, "flac")
-        )
+        out.write(f"{where}/{split}/audio/{spk}/{book}/{uids[i]}.flac", data)
         lines[(where, split)].append(f"{uids[i]}\t{text(seg)}")
         gender = {"male": "M", "female": "F"}.get(seg.attr("gender"), "U")
         meta[where].setdefault(int(spk), f"{int(spk):<10}|   {gender}    | {split:<10}|")

@@ -7,13 +7,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     Exported,
     ExportOptions,
     ExportSegment,
     OpenAudio,
-    iter_cuts,
+    iter_encoded,
     one_line,
     segment_language,
     tsv,
@@ -28,9 +27,9 @@ def native(
 ) -> Exported:
     out = Exported("native", out_dir)
     docs: list[dict[str, object]] = [{} for _ in segments]
-    for i, pcm in iter_cuts(segments, open_audio, 16_000):
+    for i, data in iter_encoded(segments, open_audio, 16_000, "wav"):
         seg, uid = segments[i], f"{i + 1:06d}"
-        out.write(f"clips/{uid}.wav", encode_audio(pcm, 16_000, "wav"))
+        out.write(f"clips/{uid}.wav", data)
         docs[i] = {
             "id": uid, "file": seg.file, "start_ms": seg.start_ms, "end_ms": seg.end_ms,
             "label": seg.label, "transcription": seg.transcription,

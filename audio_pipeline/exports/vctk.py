@@ -8,14 +8,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     Exported,
     ExportOptions,
     ExportSegment,
     OpenAudio,
     english_only,
-    iter_cuts,
+    iter_encoded,
     one_line,
     token,
     with_text,
@@ -61,10 +60,10 @@ def vctk(
         uids[i] = f"{spk}_{counts[spk]:03d}"
     info: dict[str, str] = {}
     unaged = []
-    for i, pcm in iter_cuts(segments, open_audio, 48_000):
+    for i, data in iter_encoded(segments, open_audio, 48_000, "flac"):
         seg, uid = segments[i], uids[i]
         spk = speakers[seg.speaker]
-        flac = encode_audio(pcm, 48_000, "flac")
+        flac = data  # the same file under both mic names
         for mic in ("mic1", "mic2"):
             out.write(f"{ROOT}/wav48_silence_trimmed/{spk}/{uid}_{mic}.flac", flac)
         out.write(f"{ROOT}/txt/{spk}/{uid}.txt", one_line(seg.transcription) + "\n")

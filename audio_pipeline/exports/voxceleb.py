@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     Exported,
     ExportOptions,
@@ -17,7 +16,7 @@ from audio_pipeline.exports.common import (
     OpenAudio,
     empty_splits_note,
     file_stem,
-    iter_cuts,
+    iter_encoded,
     segment_language,
     split_by_speaker,
     token,
@@ -61,9 +60,9 @@ def voxceleb(
         video = re.sub(r"[^A-Za-z0-9_-]", "_", file_stem(seg.file))
         counts[(spk, video)] += 1
         relative[i] = f"id{spk}/{video}/{counts[(spk, video)]:05d}.wav"
-    for i, pcm in iter_cuts(segments, open_audio, 16_000):
+    for i, data in iter_encoded(segments, open_audio, 16_000, "wav"):
         seg = segments[i]
-        out.write(f"wav/{relative[i]}", encode_audio(pcm, 16_000, "wav"))
+        out.write(f"wav/{relative[i]}", data)
         split = splits[seg.speaker]
         iden.append(f"{IDEN[split]} {relative[i]}")
         if split == "test":

@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio_pipeline.clips import encode_audio
 from audio_pipeline.exports.common import (
     SPLITS,
     Exported,
@@ -18,7 +17,7 @@ from audio_pipeline.exports.common import (
     OpenAudio,
     empty_splits_note,
     file_stem,
-    iter_cuts,
+    iter_encoded,
     language_of,
     segment_language,
     split_within,
@@ -53,12 +52,10 @@ def voxpopuli(
         for n, i in enumerate(order)
     }
     short = 0
-    for i, pcm in iter_cuts(segments, open_audio, 16_000):
+    for i, data in iter_encoded(segments, open_audio, 16_000, "ogg"):
         seg = segments[i]
         lang = language_of(segment_language(seg, options))
-        out.write(
-            f"transcribed_data/{lang}/{uids[i][:4]}/{uids[i]}.ogg", encode_audio(pcm, 16_000, "ogg")
-        )
+        out.write(f"transcribed_data/{lang}/{uids[i][:4]}/{uids[i]}.ogg", data)
         normalized = spoken_words(seg.transcription, lang)
         short += len(normalized.split()) < 3
         split = split_of(seg)

@@ -4,6 +4,7 @@ would hear in each file."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def make_job_data(root: Path) -> JobData:
     ]
     (root / "gt.tsv").write_text("\n".join(lines) + "\n")
     return JobData(root, truth)
+
+
+def one_file_job(job_data: JobData, root: Path) -> Path:
+    """The job with one data file (talk0) beside the ground truth: a short escrow."""
+    (root / "media").mkdir(parents=True)
+    for name in ("talk0.mp3", "gt.wav"):
+        shutil.copy(job_data.root / "media" / name, root / "media" / name)
+    shutil.copy(job_data.root / "gt.tsv", root / "gt.tsv")
+    return root
 
 
 def manifest(**details: Any) -> dict[str, Any]:

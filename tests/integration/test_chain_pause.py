@@ -7,7 +7,6 @@ storeResults."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from decimal import Decimal
@@ -22,7 +21,7 @@ from oracle_core.chain import Chain
 from recording_oracle.db import escrows as recorded
 from sandbox import chain as local_chain
 from tests.integration.conftest import CHAIN_PORT, wait_for
-from tests.integration.jobdata import JobData, manifest
+from tests.integration.jobdata import JobData, manifest, one_file_job
 from tests.integration.market import annotate, escrow_status
 from tests.integration.test_many_escrows import _jobs_of
 
@@ -40,11 +39,7 @@ def test_a_paused_chain_delays_the_results_and_doubles_nothing(
     market: dict[str, Any], job_data: JobData, tmp_path: Path
 ) -> None:
     m = market
-    root = tmp_path / "one-file"
-    (root / "media").mkdir(parents=True)
-    for name in ("talk0.mp3", "gt.wav"):
-        shutil.copy(job_data.root / "media" / name, root / "media" / name)
-    shutil.copy(job_data.root / "gt.tsv", root / "gt.tsv")
+    root = one_file_job(job_data, tmp_path / "one-file")
     launched = launch(m["requester"], manifest(clip_duration=8), Decimal(2), root)
     escrow = launched.escrow_address
     wait_for(lambda: escrow_status(m["exchange"], escrows, escrow) == "ready", 120, "listed")

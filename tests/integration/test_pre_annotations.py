@@ -53,13 +53,18 @@ def _textgrid(said: list[Any], end_s: float) -> str:
     )
 
 
+def _with_pre(job_data: JobData, tmp_path: Path) -> Path:
+    folder = tmp_path / "job"
+    shutil.copytree(job_data.root, folder)
+    (folder / "pre").mkdir()
+    return folder
+
+
 def test_suggestions_become_the_starting_segments_and_honeypots_stay_blind(
     world: dict[str, Any], job_data: JobData, tmp_path: Path
 ) -> None:
     ctx: BuildContext = world["ctx"]
-    folder = tmp_path / "job"
-    shutil.copytree(job_data.root, folder)
-    (folder / "pre").mkdir()
+    folder = _with_pre(job_data, tmp_path)
     truth = job_data.truth
     (folder / "pre" / "talk0.srt").write_text(_srt(truth["talk0.mp3"]))
     last = truth["talk1.mp3"][-1].end_ms / 1000 + 1
@@ -110,9 +115,7 @@ def test_a_broken_pre_annotation_fails_the_escrow_naming_the_file(
     world: dict[str, Any], job_data: JobData, tmp_path: Path
 ) -> None:
     ctx: BuildContext = world["ctx"]
-    folder = tmp_path / "job"
-    shutil.copytree(job_data.root, folder)
-    (folder / "pre").mkdir()
+    folder = _with_pre(job_data, tmp_path)
     (folder / "pre" / "talk0.srt").write_text("1\n00:00:05,000 --> 00:00:01,000\nbackwards\n")
     launched = launch(world["requester"], manifest(), Decimal(5), folder)
     with pytest.raises(BuildFailed, match=r"talk0\.srt: cue 1"):

@@ -6,7 +6,6 @@ each job once, and the escrow is recorded with exactly one storeResults."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from recording_oracle.db import events as recording_events
 from recording_oracle.db import results
 from sandbox import accounts
 from tests.integration.conftest import wait_for
-from tests.integration.jobdata import JobData, manifest
+from tests.integration.jobdata import JobData, manifest, one_file_job
 from tests.integration.market import annotate, escrow_status
 from tests.integration.test_many_escrows import _jobs_of
 
@@ -122,11 +121,7 @@ def test_killed_with_store_results_pending_the_next_worker_waits_for_it(
     market: dict[str, Any], job_data: JobData, tmp_path: Path
 ) -> None:
     m = market
-    root = tmp_path / "one-file"
-    (root / "media").mkdir(parents=True)
-    for name in ("talk0.mp3", "gt.wav"):
-        shutil.copy(job_data.root / "media" / name, root / "media" / name)
-    shutil.copy(job_data.root / "gt.tsv", root / "gt.tsv")
+    root = one_file_job(job_data, tmp_path / "one-file")
     escrow = _listed_escrow(m, root, clip_s=8)
     w3 = Web3(Web3.HTTPProvider(m["chain"]))
     me = accounts.account(accounts.RECORDING_ORACLE).address
