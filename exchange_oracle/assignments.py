@@ -205,10 +205,11 @@ def _take(
 
 
 def reset_in_cvat(cvat: Cvat, job: Any, assignee: int | None) -> None:
-    """A job starts from its pre-segments, in state new, with its assignee set (or cleared)."""
+    """A job starts from what it was packed with (its pre-segments, and the suggestions or
+    drafts it got), in state new, with its assignee set (or cleared)."""
     labels = None
-    intervals = []
-    if job.pre_segments:
+    intervals = list(job.start_intervals or [])
+    if not intervals and job.pre_segments:
         labels = labels or _first_label(cvat, job.cvat_job_id)
         intervals = [
             {"label_id": labels, "start": a, "stop": b, "source": "auto"}

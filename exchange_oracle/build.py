@@ -9,7 +9,7 @@ import logging
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -433,6 +433,8 @@ class Published:
     job_id: int
     frames: int  # the job's length in ms: CVAT's count, never past our audio
     segments: list[tuple[int, int]]  # VAD pre-segments, clip ms
+    # What the job starts from in CVAT (VAD pre-segments, suggestions, drafts), as put
+    intervals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def publish_clip(
@@ -474,18 +476,18 @@ def publish_clip(
     # Where a requester's file pre-annotates the audio, its segments replace the VAD's.
     autos = [(a, b) for a, b in segments if not any(a < hi and lo < b for lo, hi in covered)]
     texts = drafting(autos) if drafting and transcription_spec is not None else [""] * len(autos)
-    cvat.put_intervals(
-        job_id,
-        [
-            {
-                "label_id": label_id, "start": a, "stop": b, "source": "auto",
-                "attributes": [{"spec_id": transcription_spec, "value": t}] if t else [],
-            }
-            for (a, b), t in zip(autos, texts, strict=True)
-        ]
-        + [{**i, "stop": min(int(i["stop"]), frames)} for i in imported if i["start"] < frames],
-    )  # fmt: skip
-    return Published(key, task_id, job_id, frames, segments)
+    starting = [
+        {
+            "label_id": label_id,
+            "start": a,
+            "stop": b,
+            "source": "auto",
+            "attributes": [{"spec_id": transcription_spec, "value": t}] if t else [],
+        }
+        for (a, b), t in zip(autos, texts, strict=True)
+    ] + [{**i, "stop": min(int(i["stop"]), frames)} for i in imported if i["start"] < frames]
+    cvat.put_intervals(job_id, starting)  # fmt: skip
+    return Published(key, task_id, job_id, frames, segments, starting)
 
 
 def _make_jobs(
@@ -581,6 +583,7 @@ def _make_jobs(
                         clip_key=clip_job.key,
                         time_map=tmap.to_dict(),
                         pre_segments=[[a, b] for a, b in clip_job.segments],
+                        start_intervals=clip_job.intervals,
                         honeypots=honeypots,
                         cvat_task_id=clip_job.task_id,
                         cvat_job_id=clip_job.job_id,

@@ -108,6 +108,9 @@ jobs = Table(
     Column("clip_key", String(255), nullable=False),
     Column("time_map", JSON, nullable=False),
     Column("pre_segments", JSON, nullable=False),
+    # The CVAT intervals the job starts from (VAD, suggestions, drafts); a job handed to
+    # its next worker is reset to these. NULL: jobs packed before, VAD pre-segments only.
+    Column("start_intervals", JSON),
     Column("honeypots", JSON, nullable=False),
     Column("cvat_task_id", Integer),
     Column("cvat_job_id", Integer, unique=True),

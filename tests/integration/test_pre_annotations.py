@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from audio_oracles.requester import launch
 from audio_pipeline.clips import TimeMap
+from exchange_oracle.assignments import reset_in_cvat
 from exchange_oracle.build import BuildContext, BuildFailed, build_escrow
 from exchange_oracle.completion import annotations_of
 from exchange_oracle.db import escrows, events, jobs
@@ -100,6 +101,11 @@ def test_suggestions_become_the_starting_segments_and_honeypots_stay_blind(
                 # At the cue's own time in its recording (a clip's edge may cut it short).
                 assert where.start_ms >= said.start_ms - 1 and where.end_ms <= said.end_ms + 1
                 found.add((where.source, seg.transcription))
+        # A job handed to a worker (or back after a rejection) starts from the same.
+        first = rows[0]
+        before = annotations_of(cvat, first.cvat_project_id, first)
+        reset_in_cvat(cvat, first, None)
+        assert annotations_of(cvat, first.cvat_project_id, first) == before
         # A honeypot's suggestion is its answer garbled: accepted as it is, it fails.
         assert seeded
         for text in seeded:
