@@ -82,3 +82,19 @@ def test_near_its_end_the_page_warns_and_saves_before_it_turns_read_only(
     cvat, job_id = cvat_job(world, assignment_id)
     saved = [a["value"] for i in cvat.intervals(job_id) for a in i["attributes"]]
     assert "hello world" in saved
+
+
+def test_what_a_segment_lacks_shows_the_moment_it_changes(
+    browser: Any, world: dict[str, Any]
+) -> None:
+    page, _ = _open(browser, world, 673)
+    page.keyboard.press("End")
+    for _ in range(12):
+        page.keyboard.press("ArrowLeft")  # in the trailing pause
+    page.keyboard.press("n")  # a new segment, not saved yet
+    row = page.locator("#segments li button.selected")
+    assert "incomplete" in (row.get_attribute("class") or "")  # before any save
+    assert "has no transcription" in (row.get_attribute("title") or "")
+    assert "checked here" in page.locator("#feedback").inner_text()
+    page.wait_for_selector("#save-state[data-state=saved]")
+    assert "3 of 3 segments lack a transcription" in page.locator("#feedback").inner_text()

@@ -7,11 +7,31 @@ import { regions, ws } from './wave.js'
 
 // -- drawing --------------------------------------------------------------------------------
 
+// What a segment lacks, checked here the moment it changes (the server confirms it on the
+// next save, and checks what the page cannot: overlaps, lengths, values).
+export function missingOf(seg) {
+  const label = labelOf(seg.label)
+  if (!label) return []
+  const missing = label.transcription && !seg.transcription.trim() ? ['has no transcription'] : []
+  for (const attribute of label.attributes) {
+    if (attribute.required && !seg.attributes[attribute.name]) missing.push(`has no ${attribute.name}`)
+  }
+  return missing
+}
+
 export function problemsBySegment() {
-  // The server numbers segments in the order they were saved: map its numbers to the
+  // While edits wait for the server, the page's own check; once saved, the server's. The
+  // server numbers segments in the order they were saved: map its numbers to the
   // segments themselves, so a marker stays on its segment when others come or go.
   const out = new Map()
-  for (const problem of state.feedback?.problems || []) {
+  if (isDirty() || state.saving || !state.feedback) {
+    for (const seg of state.segs) {
+      const missing = missingOf(seg)
+      if (missing.length) out.set(seg.key, missing)
+    }
+    return out
+  }
+  for (const problem of state.feedback.problems || []) {
     const key = problem.segment && state.feedbackKeys[problem.segment - 1]
     if (key) out.set(key, [...(out.get(key) || []), problem.message])
   }
@@ -242,17 +262,22 @@ export function drawFeedback(pending = isDirty() || state.saving) {
   // pending: the server has not checked the latest edits yet
   const box = $('#feedback')
   const feedback = state.feedback
-  if (!feedback || (drawnFeedback?.[0] === feedback && drawnFeedback[1] === pending)) return
-  drawnFeedback = [feedback, pending]
+  // Unsaved edits: what the page finds missing at once, the server's word after the save.
+  const lacking = pending ? state.segs.filter((seg) => missingOf(seg).length).length : 0
+  if (!feedback || (drawnFeedback?.[0] === feedback && drawnFeedback[1] === pending && drawnFeedback[2] === lacking)) return
+  drawnFeedback = [feedback, pending, lacking]
   const complete = feedback.complete && !pending
   const head = document.createElement('p')
   head.className = complete ? 'ok' : 'warn'
   head.textContent = complete
     ? `Complete: ${feedback.segments} segment${feedback.segments === 1 ? '' : 's'} ready to submit.`
-    : pending && feedback.complete
-      ? 'Checking your latest changes…'
-      : 'Not complete yet:'
-  const items = feedback.summary.map((line) => {
+    : lacking
+      ? 'Not complete yet:'
+      : pending
+        ? 'Checking your latest changes…'
+        : 'Not complete yet:'
+  const summary = lacking ? [`${lacking} of ${state.segs.length} segments lack a transcription or a required attribute (checked here; the server confirms on save)`] : feedback.summary
+  const items = summary.map((line) => {
     const item = document.createElement('li')
     item.textContent = line
     return item
