@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from audio_pipeline.peaks import DEFAULT_ZOOMS
 from audio_pipeline.spectrogram import COLUMNS_PER_S
@@ -159,7 +160,7 @@ def practice_routes(
                 for r in checked.references
             ],
         }
-        _record(ctx, row.escrow_id, row.wallet_address, score.passed, result)
+        _record(ctx, row.escrow_id, row.wallet_address, score.passed, result, limit=rules.attempts)
         with ctx.sessions() as session:
             after = standing(session, row.escrow_id, row.wallet_address, rules)
         if after["turned_away"]:  # the job goes back to the others
@@ -190,8 +191,16 @@ def practice_routes(
 
 
 def _record(
-    ctx: Any, escrow_id: int, wallet: str, passed: bool, result: Any, skipped: bool = False
+    ctx: Any,
+    escrow_id: int,
+    wallet: str,
+    passed: bool,
+    result: Any,
+    skipped: bool = False,
+    limit: int | None = None,
 ) -> None:
+    """Count a try (or a skip), under the row's lock: two tries sent at once are counted
+    one after the other, and a try past `limit` or after a pass is refused (409)."""
     at = datetime.now(UTC)
     key = (practice_results.c.escrow_id == escrow_id) & (
         practice_results.c.wallet_address == wallet
@@ -199,12 +208,19 @@ def _record(
     with ctx.sessions() as session, session.begin():
         found = session.execute(select(practice_results).where(key).with_for_update()).first()
         if found is None:
-            session.execute(
-                insert(practice_results).values(
-                    escrow_id=escrow_id, wallet_address=wallet, attempts=0 if skipped else 1,
-                    passed=int(passed), skipped=int(skipped), result=result, updated_at=at,
-                )
-            )  # fmt: skip
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        insert(practice_results).values(
+                            escrow_id=escrow_id, wallet_address=wallet,
+                            attempts=0 if skipped else 1, passed=int(passed),
+                            skipped=int(skipped), result=result, updated_at=at,
+                        )
+                    )  # fmt: skip
+            except IntegrityError:  # the other try of the pair is being counted
+                raise HTTPException(409, "another try is being checked: try again") from None
+        elif not skipped and (found.passed or (limit is not None and found.attempts >= limit)):
+            raise HTTPException(409, "no tries are left at the practice clip")
         elif skipped:
             session.execute(update(practice_results).where(key).values(skipped=1, updated_at=at))
         else:

@@ -156,3 +156,29 @@ def test_the_page_opens_on_the_practice_clip_and_shows_what_was_wrong(
     page.wait_for_selector("body[data-state=ready]", timeout=20_000)
     assert "1 try left" in page.locator("#practice-banner").inner_text()
     assert page.errors == [] and missing == []
+
+
+def test_two_tries_sent_at_once_count_as_two_and_never_pass_the_limit(
+    market: dict[str, Any], job_data: JobData, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exchange_oracle.db import practice_results
+
+    m = market
+    escrow = _practice_escrow(m, job_data, tmp_path)
+    headers, url = _worker(m, 320)
+    taken = _take(m, headers, escrow).json()
+    job = f"{url}/assignment/{taken['assignment_id']}"
+    careless = [{"start_ms": 0, "end_ms": 500, "label": "speech", "transcription": "no",
+                 "attributes": {"gender": "male"}}]  # fmt: skip
+    assert httpx.post(f"{job}/practice/submit", json={"segments": careless},
+                      headers=headers).status_code == 200  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:  # the last try, sent twice at once
+        replies = list(pool.map(
+            lambda _: httpx.post(f"{job}/practice/submit", json={"segments": careless},
+                                 headers=headers, timeout=30).status_code, range(2)))  # fmt: skip
+    assert sorted(replies) == [200, 409]
+    with m["exchange"].sessions() as s:
+        attempts = s.execute(select(practice_results.c.attempts)).scalar_one()
+    assert attempts == 2  # the manifest's limit
