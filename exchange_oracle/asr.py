@@ -10,6 +10,7 @@ worker who accepts every draft unchanged fails them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -30,6 +31,35 @@ def engine_for(settings: ExchangeSettings) -> Engine | None:
     return _engine(settings.asr_engine.strip(), settings.asr_model_path.strip())
 
 
+def check(settings: ExchangeSettings) -> None:
+    """What `engine_for` would refuse, found without loading a model: for a start-up
+    check in every process, most of which (the HTTP API) never draft anything."""
+    name, model_path = settings.asr_engine.strip(), settings.asr_model_path.strip()
+    if name in ("", "none"):
+        return
+    if name == "faster-whisper":
+        _model_folder(model_path)
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise AsrConfigError("ASR_ENGINE faster-whisper: pip install faster-whisper")
+        return
+    module, _, factory = name.partition(":")
+    if not factory:
+        raise AsrConfigError(f"ASR_ENGINE '{name}': use none, faster-whisper or module:factory")
+    try:
+        if not callable(getattr(importlib.import_module(module), factory)):
+            raise AsrConfigError(f"ASR_ENGINE '{name}': {factory} is not callable")
+    except (ImportError, AttributeError) as exc:
+        raise AsrConfigError(f"ASR_ENGINE '{name}': {exc}") from None
+
+
+def _model_folder(model_path: str) -> None:
+    if not model_path or not (Path(model_path) / "model.bin").is_file():
+        raise AsrConfigError(
+            f"ASR_MODEL_PATH '{model_path}' is not a faster-whisper model folder (model.bin): "
+            "convert one with ct2-transformers-converter and point ASR_MODEL_PATH at it"
+        )
+
+
 @cache
 def _engine(name: str, model_path: str) -> Engine | None:
     if name in ("", "none"):
@@ -47,11 +77,7 @@ def _engine(name: str, model_path: str) -> Engine | None:
 
 
 def _faster_whisper(model_path: str) -> Engine:
-    if not model_path or not (Path(model_path) / "model.bin").is_file():
-        raise AsrConfigError(
-            f"ASR_MODEL_PATH '{model_path}' is not a faster-whisper model folder (model.bin): "
-            "convert one with ct2-transformers-converter and point ASR_MODEL_PATH at it"
-        )
+    _model_folder(model_path)
     try:
         from faster_whisper import WhisperModel
     except ImportError:

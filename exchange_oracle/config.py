@@ -50,10 +50,10 @@ class ExchangeSettings(OracleSettings):
             problems.append("CVAT_PASSWORD is a well-known default")
         if not self.human_app_public_key.strip():
             problems.append("HUMAN_APP_PUBLIC_KEY is not set: no worker could sign in")
-        from exchange_oracle.asr import AsrConfigError, engine_for
+        from exchange_oracle.asr import AsrConfigError, check
 
         try:
-            engine_for(self)  # loads the model once, here rather than mid-build
+            check(self)  # the engine's settings, without loading its model
         except AsrConfigError as exc:
             problems.append(str(exc))
         return problems

@@ -23,7 +23,7 @@ from exchange_oracle.db import practice_results
 from exchange_oracle.packing import HONEYPOT_CONTEXT_MS
 from exchange_oracle.views import practice_views, publish_views
 from oracle_core.ground_truth import GtSpan
-from oracle_core.manifest import Manifest, Practice
+from oracle_core.manifest import Details, Manifest, Practice
 from oracle_core.storage import ObjectStorage
 
 
@@ -118,7 +118,9 @@ def check(
 
 
 def settings_of(manifest: dict[str, Any]) -> Practice:
-    return Manifest.model_validate(manifest).annotation.details.practice
+    """The escrow's practice rules, read from its stored manifest's details alone (this
+    runs on every save of a job in an escrow with a practice clip)."""
+    return Details.model_validate(manifest["annotation"].get("details") or {}).practice
 
 
 def standing(session: Session, escrow_id: int, wallet: str, rules: Practice) -> dict[str, Any]:

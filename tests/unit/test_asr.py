@@ -56,3 +56,23 @@ def test_faster_whisper_transcribes_speech_when_its_model_is_present() -> None:
     assert engine is not None and Path(os.environ["ASR_TEST_MODEL"]).is_dir()
     text = engine(synthesize("the birch canoe slid on the smooth planks"), 16_000, "en")
     assert "canoe" in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("engine", "model", "says"),
+    [
+        ("faster-whisper", "", "is not a faster-whisper model folder"),
+        ("whisper", "", "use none, faster-whisper or module:factory"),
+        ("sandbox.nothing_here:engine", "", "sandbox.nothing_here"),
+        ("sandbox.asr_fake:missing", "", "missing"),
+    ],
+)
+def test_the_start_up_check_refuses_the_same_without_loading_a_model(
+    engine: str, model: str, says: str
+) -> None:
+    from exchange_oracle.asr import check
+
+    with pytest.raises(AsrConfigError, match=says):
+        check(_settings(engine, model))
+    check(_settings("sandbox.asr_fake:engine"))  # a usable one passes
+    check(_settings("none"))
