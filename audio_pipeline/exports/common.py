@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import shutil
 import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -123,6 +125,18 @@ class Exported:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data.encode() if isinstance(data, str) else data)
+        self.files.append(path)
+        return path
+
+    def link(self, existing: str, relative: str) -> Path:
+        """`existing` again at `relative`: a hard link (no more disk), or a copy where the
+        file system has none."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.root / existing, path)
+        except OSError:
+            shutil.copyfile(self.root / existing, path)
         self.files.append(path)
         return path
 

@@ -26,6 +26,7 @@ from audio_pipeline.exports.common import (
 # MLS's folder names; other languages keep their code (lhotse takes the name after mls_).
 NAMES = {"en": "english", "de": "german", "nl": "dutch", "fr": "french", "es": "spanish",
          "it": "italian", "pt": "portuguese", "pl": "polish"}  # fmt: skip
+INCOMPLETE = "incomplete_splits"
 
 
 def mls(
@@ -38,11 +39,22 @@ def mls(
 
     segments = with_text(segments, out, text)
 
-    def folder(seg: ExportSegment) -> str:
+    def language(seg: ExportSegment) -> str:
         lang = language_of(segment_language(seg, options))
         return f"mls_{NAMES.get(lang, lang)}"
 
-    split_of = split_within(segments, options.ratios, folder)
+    split_of = split_within(segments, options.ratios, language)
+    filled: dict[str, set[str]] = defaultdict(set)
+    for seg in segments:
+        filled[language(seg)].add(split_of(seg))
+    # lhotse's prepare_mls reads test, dev and train of every mls_* folder at the top and
+    # stops on an empty one: a language whose speakers cannot fill all three sits apart.
+    apart = {name for name, got in filled.items() if got != set(SPLITS)}
+
+    def folder(seg: ExportSegment) -> str:
+        name = language(seg)
+        return f"{INCOMPLETE}/{name}" if name in apart else name
+
     speakers = {name: n + 1 for n, name in enumerate(sorted({s.speaker for s in segments}))}
     books = {name: n + 1 for n, name in enumerate(sorted({s.file for s in segments}))}
     counts: dict[tuple[int, int], int] = defaultdict(int)
@@ -79,7 +91,12 @@ def mls(
         ]
         out.write(f"{name}/metainfo.txt", "\n".join(rows) + "\n")
     empty_splits_note(
-        out, segments, split_of, "lhotse's prepare_mls reads test, dev and train", folder
+        out,
+        segments,
+        split_of,
+        f"so it is under {INCOMPLETE}/, where prepare_mls(this folder) does not look: "
+        "lhotse's prepare_mls stops on a language with an empty split",
+        folder,
     )
     out.placeholders += [
         "speaker ids are numbers given in order of the speaker names; book = the source file",
@@ -89,7 +106,8 @@ def mls(
     ]
     out.readme(
         "Layout: Multilingual LibriSpeech's mls_<language>/{train,dev,test}/audio/<spk>/"
-        "<book>/*.flac (16 kHz), transcripts.txt, metainfo.txt. lhotse: prepare_mls(this "
-        "folder, opus=False)."
+        "<book>/*.flac (16 kHz), transcripts.txt, metainfo.txt; a language with too few "
+        f"speakers for the three splits in {INCOMPLETE}/mls_<language>/. lhotse: "
+        "prepare_mls(this folder, opus=False)."
     )
     return out

@@ -1,6 +1,8 @@
-"""TED-LIUM release 3 (legacy split): `legacy/<split>/sph/<talk>.sph` (each whole source as
-16 kHz NIST SPHERE) and `legacy/<split>/stm/<talk>.stm` with the segments in talk time.
-A talk is one source file; talks that share a speaker stay in one split."""
+"""TED-LIUM release 3: `legacy/<split>/sph/<talk>.sph` (each whole source as 16 kHz NIST
+SPHERE) and `legacy/<split>/stm/<talk>.stm` with the segments in talk time, and the train
+talks again under `data/` (hard links), where TED-LIUM 3 keeps its train set and
+torchaudio reads it. A talk is one source file; talks that share a speaker stay in one
+split."""
 
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ def tedlium(
                 f"<o,f0,{token(seg.attr('gender'))}> {ascii_words(seg.transcription).lower()}"
             )
         out.write(f"legacy/{split}/stm/{talk}.stm", "\n".join(lines) + "\n")
+        if split == "train":
+            out.link(f"legacy/train/sph/{talk}.sph", f"data/sph/{talk}.sph")
+            out.link(f"legacy/train/stm/{talk}.stm", f"data/stm/{talk}.stm")
     empty_splits_note(
         out,
         segments,
@@ -81,9 +86,9 @@ def tedlium(
         "lhotse's prepare_tedlium reads train, dev and test: pass dataset_parts=('train',)",
     )
     out.notes.append(
-        "torchaudio's TEDLIUM(root, release='release3') reads dev and test from legacy/ and "
-        "train from data/: for its train subset, move or link legacy/train to "
-        "TEDLIUM_release-3/data (not copied here, to keep the export its size)"
+        "data/ is legacy/train again, as hard links (no more disk), because torchaudio's "
+        "TEDLIUM(root, release='release3') reads its train subset from data/ and dev and "
+        "test from legacy/; a zip archive cannot link, so there data/ is a second copy"
     )
     out.notes.append(
         "lhotse reads .sph through sph2pipe (`lhotse install-sph2pipe`); sox and FFmpeg read "
@@ -97,7 +102,8 @@ def tedlium(
         "transliterated (anyascii)",
     ]
     out.readme(
-        "Layout: TED-LIUM 3's legacy/{train,dev,test}/{sph,stm}/<talk>.{sph,stm}. lhotse: "
+        "Layout: TED-LIUM 3's legacy/{train,dev,test}/{sph,stm}/<talk>.{sph,stm} and "
+        "data/{sph,stm} (the train talks). lhotse: "
         "prepare_tedlium(this folder); torchaudio: TEDLIUM(parent folder, release='release3') "
         "with this folder named TEDLIUM_release-3."
     )
