@@ -15,5 +15,7 @@ COPY sandbox sandbox
 COPY audio_oracles audio_oracles
 COPY contracts-abi contracts-abi
 RUN npm run --silent build:ui
-RUN pip install --no-cache-dir .
+# With VAD_ENGINE=silero's runtime and model (silero-vad without its torch).
+RUN pip install --no-cache-dir '.[silero]' \
+ && pip install --no-cache-dir --no-deps silero-vad==6.2.3
 ENV PYTHONUNBUFFERED=1

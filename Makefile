@@ -13,6 +13,9 @@ NODE_STAMP := node_modules/.installed
 UI_PAGE := exchange_oracle/ui/dist/annotate.html
 UI_SOURCES := $(wildcard exchange_oracle/ui/src/*) exchange_oracle/ui/annotate.html exchange_oracle/ui/build.mjs
 
+# VAD_ENGINE=silero's model file; the package's own torch and torchaudio are not needed.
+SILERO_VAD := 6.2.3
+
 install: $(STAMP) $(NODE_STAMP) $(UI_PAGE)
 
 # The annotator page: wavesurfer.js and our sources bundled by esbuild (no CDN at run time).
@@ -33,6 +36,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps silero-vad==$(SILERO_VAD)
 	@touch $(STAMP)
 
 demo: install

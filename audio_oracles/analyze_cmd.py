@@ -11,6 +11,7 @@ from typing import Any
 from audio_pipeline import AudioError, InvalidParameterError, VadParams, analyze
 from audio_pipeline.analyze import Analysis
 from audio_pipeline.peaks import DEFAULT_ZOOM, DEFAULT_ZOOMS
+from audio_pipeline.vad import ENGINES
 
 EXIT_BAD_INPUT = 2
 
@@ -33,6 +34,13 @@ def register(sub: Any) -> None:
         default=defaults.aggressiveness,
         metavar="N",
         help="webrtcvad aggressiveness 0-3 (default %(default)s)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=defaults.engine,
+        help="pre-segments: webrtc (fast) or silero (silero-vad's ONNX model; needs the "
+        "silero-vad and onnxruntime packages) (default %(default)s)",
     )
     p.add_argument(
         "--min-pause",
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         zooms = _zooms(args.zooms)
         params = VadParams(
+            engine=args.engine,
             aggressiveness=args.aggressiveness,
             min_pause_s=args.min_pause,
             min_speech_s=args.min_speech,

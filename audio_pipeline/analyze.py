@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from audio_pipeline.decode import AudioInfo, AudioSource, PcmReader, ProgressCallback
+from audio_pipeline.decode import AudioInfo, AudioSource, ProgressCallback
+from audio_pipeline.decode_pipe import open_mono
 from audio_pipeline.errors import TooLongAudioError
 from audio_pipeline.peaks import DEFAULT_ZOOM, DEFAULT_ZOOMS, Peaks, PeaksBuilder
 from audio_pipeline.segments import Span
-from audio_pipeline.vad import VadParams, VoiceActivityDetector
+from audio_pipeline.vad import VadParams, make_detector
 
 ANALYSIS_RATE = 16_000
 
@@ -44,13 +45,16 @@ def analyze(
     bits: int = 8,
     progress: ProgressCallback | None = None,
     max_duration_s: float | None = None,
+    pipe: bool = True,
 ) -> Analysis:
     """Decode once at 16 kHz mono and feed the VAD and the peaks builder from the same blocks.
     With `max_duration_s`, audio longer than that is refused (TooLongAudioError) as soon as
-    its header or its decoding shows it, so decoding time is bounded too."""
-    detector = VoiceActivityDetector(vad, ANALYSIS_RATE)
+    its header or its decoding shows it, so decoding time is bounded too. A file on disk is
+    decoded by an ffmpeg child process when it is long enough to pay for one (`pipe=False`:
+    always in this process, through PyAV)."""
+    detector = make_detector(vad, ANALYSIS_RATE)
     builder = PeaksBuilder(ANALYSIS_RATE, zooms, bits)
-    with PcmReader(source, rate=ANALYSIS_RATE, channels=1, progress=progress) as reader:
+    with open_mono(source, ANALYSIS_RATE, progress=progress, pipe=pipe) as reader:
         declared = reader.info.declared_duration_s
         if max_duration_s is not None and declared and declared > max_duration_s:
             raise TooLongAudioError(

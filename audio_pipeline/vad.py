@@ -9,6 +9,7 @@ per frame), never the audio, so memory stays small for any input length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import webrtcvad
@@ -26,6 +27,9 @@ LEVEL_WINDOW_S = 30.0
 SMOOTHING_S = 0.25
 # Energy is measured in the speech band, so rumble, hum and DC drift cannot pass for speech.
 SPEECH_BAND_HZ = (150.0, 4000.0)
+# webrtc: webrtcvad frames gated by noise floor and level (fast, the default);
+# silero: silero-vad's bundled ONNX model on onnxruntime (better in steady noise, slower).
+ENGINES = ("webrtc", "silero")
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,17 @@ class VadParams:
     # sound, breaths and lip noise between turns do not. In heavy noise the level is close
     # to the floor, and the gate lets everything through. 0: off.
     level_gate_db: float = 22.0
+    engine: str = "webrtc"
+    # silero only: a window whose speech probability reaches this starts or holds speech.
+    threshold: float = 0.5
 
     def validate(self) -> None:
+        if self.engine not in ENGINES:
+            raise InvalidParameterError(
+                f"VAD engine must be one of {', '.join(ENGINES)}, not {self.engine!r}"
+            )
+        if not 0.05 <= self.threshold <= 0.95:
+            raise InvalidParameterError(f"threshold {self.threshold} is outside 0.05..0.95")
         if self.aggressiveness not in (0, 1, 2, 3):
             raise InvalidParameterError(
                 f"aggressiveness must be 0, 1, 2 or 3, not {self.aggressiveness}"
@@ -72,8 +85,26 @@ class VadParams:
             raise InvalidParameterError(f"level gate {self.level_gate_db} dB is outside 0..60")
 
 
+class Detector(Protocol):
+    def feed(self, block: np.ndarray) -> None: ...
+
+    def finish(self) -> list[Span]: ...
+
+
+def make_detector(params: VadParams | None = None, rate: int = 16_000) -> Detector:
+    """The detector of `params.engine`, fed int16 mono blocks at `rate`."""
+    params = params or VadParams()
+    params.validate()
+    if params.engine == "silero":
+        from audio_pipeline.vad_silero import SileroDetector
+
+        return SileroDetector(params, rate)
+    return VoiceActivityDetector(params, rate)
+
+
 class VoiceActivityDetector:
-    """Feed int16 mono blocks at `rate`; `finish()` returns speech spans in seconds."""
+    """The webrtc engine. Feed int16 mono blocks at `rate`; `finish()` returns speech spans
+    in seconds."""
 
     def __init__(self, params: VadParams | None = None, rate: int = 16_000) -> None:
         self.params = params or VadParams()
@@ -128,8 +159,8 @@ class VoiceActivityDetector:
         above, gate = self._levels(energy, frame_s)
         speech = flags & above
         if self.params.level_gate_db > 0:
-            speech = _runs_reaching(speech, gate)
-        spans = _runs(speech, frame_s)
+            speech = runs_reaching(speech, gate)
+        spans = runs(speech, frame_s)
         duration = self._samples / self.rate
         return segment_spans(spans, energy, frame_s, duration, self.params)
 
@@ -155,7 +186,7 @@ class VoiceActivityDetector:
         return (energy > floor) & (energy > ABSOLUTE_FLOOR_DB), gate
 
 
-def _runs_reaching(flags: np.ndarray, gate: np.ndarray) -> np.ndarray:
+def runs_reaching(flags: np.ndarray, gate: np.ndarray) -> np.ndarray:
     """`flags` with every run of True that has no `gate` frame inside it cleared."""
     edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -185,7 +216,7 @@ def sliding_min(values: np.ndarray, window: int) -> np.ndarray:
     return np.minimum(suffix[idx], prefix[idx + window - 1])
 
 
-def _runs(flags: np.ndarray, frame_s: float) -> list[Span]:
+def runs(flags: np.ndarray, frame_s: float) -> list[Span]:
     edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
@@ -248,6 +279,10 @@ def detect_speech(
     pcm: np.ndarray, rate: int = 16_000, params: VadParams | None = None
 ) -> list[Span]:
     """Speech spans of a whole in-memory int16 mono signal."""
-    detector = VoiceActivityDetector(params, rate)
+    if params is not None and params.engine == "silero" and rate != 16_000:
+        from audio_pipeline.vad_silero import to_16k
+
+        pcm, rate = to_16k(pcm, rate), 16_000
+    detector = make_detector(params, rate)
     detector.feed(pcm)
     return detector.finish()

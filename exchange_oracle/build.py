@@ -104,10 +104,11 @@ def register_escrow(session: Session, chain_id: int, address: str) -> int:
     )
 
 
-def vad_params(details: Details) -> VadParams:
-    """Pre-segments no longer than an annotated segment may be (15 s when unlimited)."""
+def vad_params(details: Details, engine: str = "webrtc") -> VadParams:
+    """Pre-segments by the operator's VAD_ENGINE, no longer than an annotated segment may
+    be (15 s when unlimited)."""
     limit = details.max_annotated_segment_duration
-    return VadParams(max_segment_s=max(1.0, min(limit, 15.0))) if limit else VadParams()
+    return VadParams(max_segment_s=max(1.0, min(limit, 15.0)) if limit else 15.0, engine=engine)
 
 
 FINAL = ("ready", "failed", "canceled", "completed", "exporting", "validation", "recorded")
@@ -260,7 +261,7 @@ def analyze_source(ctx: BuildContext, escrow_id: int, name: str) -> bool:
             try:
                 result = analyze(
                     path,
-                    vad=vad_params(details),
+                    vad=vad_params(details, ctx.settings.vad_engine),
                     max_duration_s=ctx.settings.max_file_hours * 3600,
                 )
             except AudioError as exc:
@@ -369,7 +370,7 @@ def _finish(ctx: BuildContext, row: Any, files: Sequence[Any]) -> int:
             made = practice.publish(
                 ctx.storage, ctx.settings.storage_bucket, prefix(row.chain_id, row.escrow_address),
                 drill, require_source(local), pause_ms=details.pause_ms,
-                rate=ctx.settings.clip_rate, vad=vad_params(details),
+                rate=ctx.settings.clip_rate, vad=vad_params(details, ctx.settings.vad_engine),
             )  # fmt: skip
             with transaction(ctx.sessions) as session:
                 session.execute(update(escrows).where(escrows.c.id == row.id).values(practice=made))
@@ -553,7 +554,7 @@ def _make_jobs(
             )
             clip_job = publish_clip(
                 ctx.storage, bucket, cvat, base, index, (mp3, pcm, rate), tmap.duration_ms,
-                project_id, first.id, vad_params(details),
+                project_id, first.id, vad_params(details, ctx.settings.vad_engine),
                 imported=imports.as_intervals(placed, labels, first.name), covered=covered,
                 drafting=drafting, transcription_spec=first.attributes.get(TRANSCRIPTION),
             )  # fmt: skip

@@ -47,7 +47,7 @@ def seed_clip_job(
         duration_ms = len(pcm) * 1000 // rate
         published = publish_clip(
             ctx.storage, bucket, cvat, base, 0, (encode_mp3(pcm, rate), pcm, rate), duration_ms,
-            project_id, label_id, vad_params(annotation.details),
+            project_id, label_id, vad_params(annotation.details, ctx.settings.vad_engine),
         )  # fmt: skip
     finally:
         cvat.close()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audio_pipeline import InvalidParameterError, Region, TimeMap, build_clip, decode, plan_clip
-from audio_pipeline.clips import SourceInterval, require_source
+from audio_pipeline.clips import END_SLACK_MS, SourceInterval, cut_regions, require_source
 from sandbox.speech import write_audio
 
 RATE = 16_000
@@ -125,6 +125,16 @@ def test_a_region_past_the_end_of_its_source_is_refused(tmp_path: Path) -> None:
     a = write_audio(tmp_path / "a.wav", _beeps(2, []), RATE)
     with pytest.raises(InvalidParameterError, match=r"a.wav: region 1000-5000 ms ends after"):
         build_clip([Region("a", 1_000, 5_000)], require_source({"a": a}))
+
+
+def test_a_region_a_few_ms_past_the_end_is_cut_with_silence(tmp_path: Path) -> None:
+    """The analysis and the cut may decode a file's last frame a few ms apart."""
+    a = write_audio(tmp_path / "a.wav", np.full(2 * RATE, 1000, dtype=np.int16), RATE)
+    cut = cut_regions(a, [(1_000, 2_030)], RATE)[(1_000, 2_030)]
+    assert len(cut) == 1_030 * RATE // 1000
+    assert np.all(cut[: RATE - 16] == 1000) and np.all(cut[RATE:] == 0)
+    with pytest.raises(InvalidParameterError, match="ends after the audio"):
+        cut_regions(a, [(1_000, 2_000 + END_SLACK_MS + 1)], RATE)
 
 
 @pytest.mark.parametrize(("start", "end"), [(-1, 10), (10, 10), (20, 10)])
