@@ -9,7 +9,7 @@ import logging
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,10 @@ def vad_params(details: Details, engine: str = "webrtc") -> VadParams:
     """Pre-segments by the operator's VAD_ENGINE, no longer than an annotated segment may
     be (15 s when unlimited)."""
     limit = details.max_annotated_segment_duration
-    return VadParams(max_segment_s=max(1.0, min(limit, 15.0)) if limit else 15.0, engine=engine)
+    params = VadParams(engine=engine)
+    if limit:
+        return replace(params, max_segment_s=max(1.0, min(limit, params.max_segment_s)))
+    return params
 
 
 FINAL = ("ready", "failed", "canceled", "completed", "exporting", "validation", "recorded")
