@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
@@ -48,14 +47,9 @@ def _widen(stream: object) -> None:
         pass
 
 
-@lru_cache(maxsize=1)
-def _have_ffmpeg() -> bool:
-    return shutil.which("ffmpeg") is not None
-
-
 def can_pipe(source: AudioSource) -> bool:
-    """A file on disk, and an ffmpeg binary to read it with (looked up once)."""
-    return isinstance(source, (str, os.PathLike)) and _have_ffmpeg()
+    """A file on disk, and an ffmpeg binary to read it with."""
+    return isinstance(source, (str, os.PathLike)) and shutil.which("ffmpeg") is not None
 
 
 def open_mono(
@@ -94,6 +88,7 @@ class PipedPcmReader:
             self.info = head.info
             self.damage = list(head.damage)
             self.name = head.name
+        self._check_complete = head._check_complete
         self._head = head
         self.path = Path(source)
         self.rate = rate
@@ -153,10 +148,12 @@ class PipedPcmReader:
             chunk = self._child.stdout.read(want - len(buffer))
             if chunk:
                 buffer += chunk
-            seen = self._report(seen)
+            while seen < len(self._errors):
+                self._damaged(self._errors[seen])
+                seen += 1
             if len(buffer) >= want or (not chunk and len(buffer) >= 2):
                 usable = len(buffer) - len(buffer) % 2
-                block = np.frombuffer(buffer, dtype="<i2", count=usable // 2).astype(np.int16)
+                block = np.frombuffer(bytes(buffer[:usable]), dtype="<i2").astype(np.int16)
                 del buffer[:usable]
                 self._head.samples += len(block)
                 if self._progress is not None:
@@ -166,18 +163,12 @@ class PipedPcmReader:
                 break
         code = self._child.wait()
         self._stderr.join(timeout=STOP_S)
-        self._report(seen)
+        while seen < len(self._errors):
+            self._damaged(self._errors[seen])
+            seen += 1
         if code != 0 and not self._errors:
             self._damaged(f"ffmpeg stopped with exit status {code}")
-        self._head._check_complete()
-
-    def _report(self, seen: int) -> int:
-        """FFmpeg's error lines after the first `seen` as damage; returns how many now
-        (the stderr thread may add lines meanwhile: only the ones read here count)."""
-        lines = self._errors[seen:]
-        for line in lines:
-            self._damaged(line)
-        return seen + len(lines)
+        self._check_complete()
 
     def close(self) -> None:
         child, self._child = self._child, None

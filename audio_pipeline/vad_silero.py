@@ -95,26 +95,27 @@ class SileroDetector:
             self._run(final=False)
 
     def _run(self, final: bool) -> None:
-        pcm = np.concatenate(self._pending)
-        if final and len(pcm) % WINDOW:  # the last partial window, zero-padded
-            pcm = np.concatenate((pcm, np.zeros(WINDOW - len(pcm) % WINDOW, np.int16)))
-        usable = len(pcm) - len(pcm) % WINDOW
-        self._pending = [pcm[usable:]] if usable < len(pcm) else []
-        self._pending_n = len(pcm) - usable
+        data = np.concatenate(self._pending).astype(np.float32) / np.float32(32768)
+        usable = len(data) - len(data) % WINDOW
+        if final and usable < len(data):  # the last partial window, zero-padded
+            data = np.concatenate((data, np.zeros(WINDOW - len(data) % WINDOW, np.float32)))
+            usable = len(data)
+        rest = data[usable:]
+        self._pending = [np.round(rest * 32768).astype(np.int16)] if len(rest) else []
+        self._pending_n = len(rest)
         if not usable:
             return
-        data = pcm[:usable].astype(np.float32) / np.float32(32768)
-        body = np.concatenate((self._context, data))
+        body = np.concatenate((self._context, data[:usable]))
         windows = np.lib.stride_tricks.sliding_window_view(body, CONTEXT + WINDOW)[::WINDOW]
         probs, self._h, self._c = self._session.run(
             None, {"input": np.ascontiguousarray(windows), "h": self._h, "c": self._c}
         )
         self._probs.append(np.asarray(probs, dtype=np.float32).reshape(-1))
-        power = np.mean(data.reshape(-1, WINDOW) ** 2, axis=1)
+        power = np.mean(data[:usable].reshape(-1, WINDOW) ** 2, axis=1)
         self._energy.append(
             np.maximum(10 * np.log10(np.maximum(power, 1e-12)), SILENCE_DB).astype(np.float32)
         )
-        self._context = data[-CONTEXT:].copy()
+        self._context = data[usable - CONTEXT : usable].copy()
 
     def probabilities(self) -> np.ndarray:
         """Speech probability per 32 ms window of what was fed so far (after `finish`)."""

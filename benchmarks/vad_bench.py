@@ -302,6 +302,7 @@ def analyze_ratio() -> None:
     t_ffmpeg = _best_of(1, lambda: _ffmpeg_null(hour))
     for engine in ("webrtc", "silero"):
         try:
+            VadParams(engine=engine).validate()
             if engine == "silero":
                 check_silero()
         except InvalidParameterError as exc:

@@ -9,7 +9,7 @@ import logging
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,7 @@ def vad_params(details: Details, engine: str = "webrtc") -> VadParams:
     """Pre-segments by the operator's VAD_ENGINE, no longer than an annotated segment may
     be (15 s when unlimited)."""
     limit = details.max_annotated_segment_duration
-    params = VadParams(engine=engine)
-    if limit:
-        return replace(params, max_segment_s=max(1.0, min(limit, params.max_segment_s)))
-    return params
+    return VadParams(max_segment_s=max(1.0, min(limit, 15.0)) if limit else 15.0, engine=engine)
 
 
 FINAL = ("ready", "failed", "canceled", "completed", "exporting", "validation", "recorded")
